@@ -1,0 +1,6 @@
+"""``python -m gputk``."""
+
+from gputk.cli.app import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The seam between gputk and a machine.
+
+Every fact gputk knows about a machine comes through a :class:`Host`: running a
+command, reading a file, listing paths, reading environment variables, finding
+a program on PATH, and in-process probes (NVML, frameworks). :class:`LiveHost`
+answers from this machine; ``gputk.snapshot.SnapshotHost`` answers the same
+calls from a captured snapshot. Probes and checks are written once against the
+protocol, so the same code diagnoses this machine, a snapshot a colleague
+sent, and the fixtures in the tests.
+
+This module is the only place in gputk that imports :mod:`subprocess`.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from gputk.models.core import CommandResult
+
+DEFAULT_TIMEOUT_S = 10.0
+MAX_READ_BYTES = 8 * 1024 * 1024
+
+ProbeFn = Callable[[], dict[str, Any]]
+
+# Environment variables a child keeps: the ones that decide where libraries and
+# programs are found and which GPUs are visible. Everything else is dropped so
+# a child behaves the same for every user (design.md habit 3).
+_CHILD_ENV_KEEP = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LD_LIBRARY_PATH",
+    "CUDA_HOME",
+    "CUDA_PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "TMPDIR",
+    "SYSTEMROOT",
+)
+_CHILD_ENV_PREFIXES = ("NVIDIA_", "NUMBA_", "TF_", "XLA_", "JAX_", "CUPY_")
+
+# Test hook: a callable that may raise for argv a test must not run for real.
+# tests/conftest.py sets it so no test reaches the real GPU tools by accident.
+run_guard: Callable[[Sequence[str]], None] | None = None
+
+
+def child_environment(
+    base: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A clean environment for a child process: C locale plus the GPU-relevant variables."""
+    env = {k: v for k, v in base.items() if k in _CHILD_ENV_KEEP or k.startswith(_CHILD_ENV_PREFIXES)}
+    env.setdefault("PATH", os.defpath)
+    env["LC_ALL"] = "C"
+    env["LANG"] = "C"
+    if extra:
+        env.update(extra)
+    return env
+
+
+@runtime_checkable
+class Host(Protocol):
+    """What gputk may ask of a machine. Absent things are answers, not exceptions."""
+
+    @property
+    def live(self) -> bool:
+        """True for this machine, False for a snapshot."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """Where the facts come from, for messages ("this machine", "snapshot X")."""
+        ...
+
+    @property
+    def env(self) -> Mapping[str, str]: ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float = DEFAULT_TIMEOUT_S,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult: ...
+
+    def read_text(self, path: str, max_bytes: int = MAX_READ_BYTES) -> str | None: ...
+
+    def read_bytes(self, path: str, max_bytes: int = MAX_READ_BYTES) -> bytes | None: ...
+
+    def exists(self, path: str) -> bool:
+        """The path exists (following links)."""
+        ...
+
+    def lexists(self, path: str) -> bool:
+        """The path exists itself (a dangling link counts)."""
+        ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def is_file(self, path: str) -> bool: ...
+
+    def listdir(self, path: str) -> list[str]:
+        """Sorted names in a directory; empty when it is absent or unreadable."""
+        ...
+
+    def glob(self, pattern: str) -> list[str]:
+        """Sorted absolute paths matching a shell pattern (``*``, ``?``, ``[..]``; no ``**``)."""
+        ...
+
+    def readlink(self, path: str) -> str | None: ...
+
+    def realpath(self, path: str) -> str: ...
+
+    def which(self, name: str) -> str | None:
+        """Where ``name`` resolves on the host's PATH, like ``command -v``."""
+        ...
+
+    def uname(self) -> dict[str, str]:
+        """``{"system", "node", "release", "version", "machine"}``."""
+        ...
+
+    def python_probe(self, name: str, fn: ProbeFn) -> dict[str, Any] | None:
+        """Result of an in-process probe: run ``fn`` live, or the recorded result.
+
+        A snapshot returns what was captured under ``probes.<name>``, or None
+        when that probe was not captured.
+        """
+        ...
+
+
+class LiveHost:
+    """This machine."""
+
+    live = True
+    label = "this machine"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._env = dict(os.environ if environ is None else environ)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self._env
+
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float = DEFAULT_TIMEOUT_S,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` with a timeout in a clean environment; never raises.
+
+        The child gets its own process group, so on timeout the whole group is
+        killed (nvidia-smi on a wedged driver hangs in uninterruptible calls,
+        and its helpers would otherwise keep the pipes open).
+        """
+        argv = tuple(str(a) for a in argv)
+        if not argv:
+            raise ValueError("empty argv")
+        if run_guard is not None:
+            run_guard(argv)
+        child_env = child_environment(self._env, env)
+        exe = argv[0]
+        if os.sep not in exe and shutil.which(exe, path=child_env.get("PATH")) is None:
+            return CommandResult(argv=argv, error="not-found")
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=child_env,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            return CommandResult(argv=argv, error="not-found")
+        except PermissionError as exc:
+            return CommandResult(argv=argv, error="permission", detail=str(exc))
+        except OSError as exc:
+            return CommandResult(argv=argv, error="os-error", detail=str(exc))
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            try:
+                out, err = proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                out, err = b"", b""
+            return CommandResult(
+                argv=argv,
+                error="timeout",
+                timeout_s=timeout,
+                stdout=_decode(out),
+                stderr=_decode(err),
+                duration_s=time.monotonic() - start,
+            )
+        return CommandResult(
+            argv=argv,
+            returncode=proc.returncode,
+            stdout=_decode(out),
+            stderr=_decode(err),
+            duration_s=time.monotonic() - start,
+        )
+
+    def read_bytes(self, path: str, max_bytes: int = MAX_READ_BYTES) -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(max_bytes)
+        except (OSError, ValueError):
+            return None
+
+    def read_text(self, path: str, max_bytes: int = MAX_READ_BYTES) -> str | None:
+        data = self.read_bytes(path, max_bytes)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def lexists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def is_file(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return []
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(_glob.glob(pattern))
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            return os.readlink(path)
+        except OSError:
+            return None
+
+    def realpath(self, path: str) -> str:
+        return os.path.realpath(path)
+
+    def which(self, name: str) -> str | None:
+        return shutil.which(name, path=self._env.get("PATH", os.defpath))
+
+    def uname(self) -> dict[str, str]:
+        u = platform.uname()
+        return {
+            "system": u.system,
+            "node": u.node,
+            "release": u.release,
+            "version": u.version,
+            "machine": u.machine,
+        }
+
+    def python_probe(self, name: str, fn: ProbeFn) -> dict[str, Any] | None:
+        try:
+            return fn()
+        except Exception as exc:  # a probe must never take the report down
+            return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
+
+
+def _decode(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", errors="replace")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        try:
+            proc.kill()
+        except OSError:
+            pass
