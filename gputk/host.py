@@ -13,6 +13,7 @@ This module is the only place in gputk that imports :mod:`subprocess`.
 
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import os
 import platform
@@ -279,7 +280,5 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, OSError):
-        try:
+        with contextlib.suppress(OSError):
             proc.kill()
-        except OSError:
-            pass

@@ -75,7 +75,7 @@ def safe_extract(archive: Path, dest: Path) -> None:
     """Extract a snapshot tarball into ``dest``, refusing anything that could escape it."""
     dest = dest.resolve()
     try:
-        tf = tarfile.open(archive, "r:*")
+        tf = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the `with` below
     except (tarfile.TarError, OSError) as exc:
         raise SnapshotError(f"cannot open {archive}: {exc}") from None
     with tf:
@@ -458,7 +458,7 @@ class SnapshotWriter:
             result.stdout,
             result.stderr,
             result.returncode,
-            result.error if result.error in ("not-found", "timeout") else result.error,
+            result.error,
             result.timeout_s,
         )
 

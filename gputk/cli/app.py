@@ -7,6 +7,7 @@ the traceback in a log file); 130 on Ctrl-C. No raw traceback reaches the user.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib
 import os
@@ -115,10 +116,8 @@ def run_cli(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except BrokenPipeError:
         # `gputk detect | head`: the reader went away; not an error of ours.
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
         return int(ExitCode.OK)
     except Exception as exc:
         path = _write_crash_log(exc)
