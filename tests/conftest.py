@@ -47,3 +47,29 @@ def snap(tmp_path: Path) -> SnapshotWriter:
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _gpu_present() -> bool:
+    """A working NVIDIA GPU: ``nvidia-smi -L`` lists one (checked once per session)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return False
+    try:
+        res = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return res.returncode == 0 and "GPU " in res.stdout
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    if _gpu_present():
+        return
+    skip = pytest.mark.skip(reason="needs a working NVIDIA GPU (nvidia-smi -L lists none here)")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)
