@@ -1,0 +1,105 @@
+"""nvidia-smi -q -x: exact facts from recorded logs of every schema generation."""
+
+from __future__ import annotations
+
+from gputk.parsers.nvidia_smi_xml import parse_nvidia_smi_xml
+from tests.conftest import FIXTURES
+
+XML = FIXTURES / "nvidia-smi-xml"
+
+
+def _parse(name: str):
+    return parse_nvidia_smi_xml((XML / name).read_text())
+
+
+def test_a100_mig_v12() -> None:
+    r = _parse("a100-sxm4-80gb-mig-v12.xml")
+    assert r.format == "nvidia-smi-xml"
+    assert r.extra["schema"] == "v12"
+    assert r.driver is not None
+    assert (r.driver.version, r.driver.cuda_driver_version) == ("535.54.03", "12.2")
+    (g,) = r.gpus
+    assert g.name == "NVIDIA A100-SXM4-80GB"
+    assert g.pci_bus_id == "0000:01:00.0"
+    assert (g.pci_vendor_id, g.pci_device_id, g.pci_subsystem_id) == ("10de", "20b2", "10de:147f")
+    assert g.vendor == "nvidia"
+    assert g.uuid == "GPU-513536b6-7d19-9063-b049-1e69664bb298"
+    assert g.serial == "1650522003820"
+    assert (g.memory_total_mib, g.memory_used_mib) == (81920, 50)
+    assert g.architecture == "Ampere"
+    assert g.vbios_version == "92.00.36.00.02"
+    assert g.utilization_gpu_pct is None  # N/A under MIG
+    assert g.temperature_c == 27
+    assert (g.power_draw_w, g.power_limit_w) == (67.03, 500.0)
+    assert g.persistence_mode is False
+    assert g.compute_mode == "Default"
+    assert g.mig_mode is True
+    assert g.virtualization_mode == "None"
+    assert (g.pcie_gen_current, g.pcie_gen_max, g.pcie_width_current, g.pcie_width_max) == (4, 4, 16, 16)
+    assert [
+        (m.index, m.gpu_instance_id, m.compute_instance_id, m.memory_total_mib) for m in g.mig_devices
+    ] == [
+        (0, 3, 0, 19968),
+        (1, 4, 0, 19968),
+        (2, 5, 0, 19968),
+        (3, 6, 0, 19968),
+    ]
+    assert g.processes == ()
+    assert g.lost is False
+    assert r.problems == ()
+    # the recorded log was cut to one GPU of four; that is said, not warned
+    assert r.extra["attached_gpus"] == "4"
+
+
+def test_v10_trimmed_log_without_driver_version() -> None:
+    r = _parse("gtx-1070-ti-v10-trimmed.xml")
+    assert r.extra["schema"] == "v10"
+    assert r.driver is None
+    (g,) = r.gpus
+    assert g.name == "GeForce GTX 1070 Ti"
+    assert g.pci_bus_id == "0000:01:00.0"  # from <gpu id=...> when <pci_bus_id> is absent
+    assert g.memory_total_mib == 4096
+    assert g.power_draw_w is None
+    assert (g.temperature_c, g.utilization_gpu_pct, g.pcie_gen_current, g.pcie_width_current) == (
+        39,
+        0,
+        1,
+        16,
+    )
+
+
+def test_not_xml_is_unrecognised() -> None:
+    assert parse_nvidia_smi_xml("hello").format is None
+    assert parse_nvidia_smi_xml("<html><body/></html>").format is None
+
+
+def test_entities_are_refused_not_expanded() -> None:
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE nvidia_smi_log [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><nvidia_smi_log><driver_version>&b;</driver_version>'
+        "</nvidia_smi_log>"
+    )
+    r = parse_nvidia_smi_xml(bomb)
+    assert r.format == "nvidia-smi-xml"
+    assert r.gpus == ()
+    assert "refused" in r.warnings[0]
+
+
+def test_truncated_log_keeps_complete_gpus() -> None:
+    text = (XML / "a100-sxm4-80gb-mig-v12.xml").read_text()
+    cut = text.replace("</nvidia_smi_log>", "") + text[text.index("<gpu ") : text.index("<gpu ") + 500]
+    r = parse_nvidia_smi_xml(cut)
+    assert r.format == "nvidia-smi-xml"
+    assert [g.name for g in r.gpus] == ["NVIDIA A100-SXM4-80GB"]
+    assert r.driver is not None and r.driver.version == "535.54.03"
+    assert any("damaged" in w for w in r.warnings)
+
+
+def test_stderr_before_xml_is_read_for_problems() -> None:
+    text = (
+        "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error\n"
+        + (XML / "gtx-1070-ti-v10-trimmed.xml").read_text()
+    )
+    r = parse_nvidia_smi_xml(text)
+    assert r.problems == ("gpu-lost",)
+    assert len(r.gpus) == 1
