@@ -447,9 +447,13 @@ class SnapshotWriter:
             entry.update(
                 returncode=returncode, stdout=f"commands/{stem}.stdout", stderr=f"commands/{stem}.stderr"
             )
-        self.manifest["commands"] = [
-            c for c in self.manifest["commands"] if c["argv"] != entry["argv"]
-        ] + [entry]
+        cmds = self.manifest["commands"]
+        for i, c in enumerate(cmds):
+            if c["argv"] == entry["argv"]:
+                cmds[i] = entry  # the latest answer wins, the first position stays
+                break
+        else:
+            cmds.append(entry)
         return self
 
     def add_result(self, result: CommandResult) -> SnapshotWriter:

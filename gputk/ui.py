@@ -81,3 +81,35 @@ def table(
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
     out().print(table(columns, rows, title))
+
+
+class StepProgress:
+    """A progress bar on stderr for a known number of steps; silent when stderr is not a terminal.
+
+    Use as a context manager; call the instance with ``(done, total, label)``.
+    """
+
+    def __init__(self, description: str) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self._console = err()
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("[dim]{task.fields[label]}"),
+            console=self._console,
+            transient=True,
+            disable=not self._console.is_terminal,
+        )
+        self._task = self._progress.add_task(description, total=None, label="")
+
+    def __enter__(self) -> StepProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        self._progress.update(self._task, completed=done, total=total, label=label)

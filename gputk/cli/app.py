@@ -17,7 +17,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from gputk import __version__
@@ -96,6 +95,17 @@ def _write_crash_log(exc: BaseException) -> Path:
     return Path("(no writable log directory)")
 
 
+def _base(cls: type, name: str) -> type[Exception]:
+    """The click-level exception class ``name`` as used by this Typer (vendored or not)."""
+    for klass in cls.__mro__:
+        if klass.__name__ == name and issubclass(klass, Exception):
+            return klass
+    return typer.TyperException
+
+
+_ClickException = _base(typer.BadParameter, "ClickException")
+
+
 def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; never raises (except SystemExit from Typer)."""
     from gputk import ui
@@ -103,14 +113,14 @@ def run_cli(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="gputk", standalone_mode=False)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("\ninterrupted\n")
         return int(ExitCode.INTERRUPTED)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
+    except _ClickException as exc:
+        exc.show()  # type: ignore[attr-defined]
+        return int(exc.exit_code)  # type: ignore[attr-defined]
     except GputkError as exc:
         ui.error(exc.message, exc.hint)
         return int(exc.exit_code)

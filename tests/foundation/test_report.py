@@ -1,0 +1,117 @@
+"""`gputk report`: capture this machine, read it back, same facts; redaction."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from gputk.cli.app import run_cli
+from gputk.host import LiveHost
+from gputk.probes.python_env import python_env
+from gputk.services.redact import Redactor, gpu_environment
+from gputk.services.report import capture
+from gputk.snapshot import open_snapshot
+
+
+@pytest.mark.live
+def test_capture_round_trip_gives_the_same_facts(tmp_path: Path) -> None:
+    live = LiveHost()
+    result = capture(tmp_path / "snap.tar.gz", redact=False, frameworks=False)
+    assert result.path.is_file()
+    snap = open_snapshot(result.path)
+    for pattern in ("/usr/local/cuda*", "/sys/bus/pci/devices/*", "/dev/nvidia*"):
+        assert snap.glob(pattern) == live.glob(pattern), pattern
+    for path in ("/etc/os-release", "/proc/version"):
+        assert snap.read_text(path) == live.read_text(path), path
+    for dev in live.glob("/sys/bus/pci/devices/*"):
+        assert snap.read_text(dev + "/class") == live.read_text(dev + "/class")
+        assert snap.readlink(dev + "/driver") == live.readlink(dev + "/driver")
+    for tool in ("nvidia-smi", "nvcc", "lspci"):
+        assert (snap.which(tool) is None) == (live.which(tool) is None), tool
+    nvcc_live = live.run(["nvcc", "--version"])
+    nvcc_snap = snap.run(["nvcc", "--version"])
+    assert (nvcc_snap.stdout, nvcc_snap.error) == (nvcc_live.stdout, nvcc_live.error)
+    assert snap.run(["nvidia-smi", "-q", "-x"]).error == live.run(["nvidia-smi", "-q", "-x"]).error
+    assert python_env(snap)["site_packages"] == python_env(live)["site_packages"]
+    assert snap.manifest["format"] == "gputk-snapshot" and snap.manifest["version"] == 1
+
+
+@pytest.mark.live
+def test_report_cli_writes_a_directory_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "snapdir"
+    assert run_cli(["report", "-o", str(out), "--no-frameworks", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "gputk.report/1"
+    assert data["redacted"] is True and data["path"] == str(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    argvs = [c["argv"] for c in manifest["commands"]]
+    for argv in (
+        ["nvidia-smi", "-q", "-x"],
+        ["nvidia-smi"],
+        ["nvidia-smi", "-L"],
+        ["lspci", "-vmm", "-nn", "-k", "-D"],
+        ["lshw", "-C", "display", "-json"],
+        ["nvcc", "--version"],
+        ["ldconfig", "-p"],
+    ):
+        assert argv in argvs
+    assert run_cli(["report", "-o", str(out), "--no-frameworks"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "manifest.json").read_text() == json.dumps(manifest, indent=2) + "\n"
+
+
+@pytest.mark.live
+def test_report_tarball_is_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "alices-box")
+    out = tmp_path / "r.tar.gz"
+    capture(out, redact=True, frameworks=False)
+    with tarfile.open(out) as tf:
+        names = tf.getnames()
+        manifest = json.load(tf.extractfile(next(n for n in names if n.endswith("manifest.json"))))  # type: ignore[arg-type]
+    assert manifest["platform"]["node"] == "redacted-host"
+    assert all(not n.startswith("/") and ".." not in n.split("/") for n in names)
+
+
+def test_redactor_replaces_identifiers_consistently() -> None:
+    r = Redactor(hostname="gpubox7", username="alice", home="/home/alice")
+    xml = (
+        "<uuid>GPU-3a7f6c2e-1b2d-4c5e-8f90-123456789abc</uuid><serial>1324020016386</serial>\n"
+        "GPU 1: A100 (UUID: GPU-3a7f6c2e-1b2d-4c5e-8f90-123456789abc)\n"
+        "GPU 2: A100 (UUID: GPU-ffffffff-1b2d-4c5e-8f90-123456789abc)\n"
+        "    Serial Number                         : 1324020016386\n"
+        "alice@gpubox7:/home/alice/venv/bin/python; /home/alicex stays\n"
+    )
+    out = r.text(xml)
+    assert "3a7f6c2e" not in out and "1324020016386" not in out
+    assert out.count("GPU-00000000-0000-0000-0000-000000000001") == 2
+    assert "GPU-00000000-0000-0000-0000-000000000002" in out
+    assert "<serial>0000000000000</serial>" in out
+    assert "Serial Number                         : 0000000000000" in out
+    assert "redacted@redacted-host:/home/redacted/venv/bin/python" in out
+    assert "/home/alicex" in out  # another user's home is not ours
+    assert Redactor(enabled=False, hostname="gpubox7").text("gpubox7") == "gpubox7"
+    assert r.text("<serial>N/A</serial>") == "<serial>N/A</serial>"
+
+
+def test_gpu_environment_keeps_gpu_variables_and_drops_secrets() -> None:
+    env = {
+        "PATH": "/usr/bin",
+        "CUDA_VISIBLE_DEVICES": "0,1",
+        "NVIDIA_VISIBLE_DEVICES": "all",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        "HF_TOKEN": "hf_secret",
+        "NVIDIA_API_KEY": "nvapi-secret",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "EDITOR": "vim",
+    }
+    assert gpu_environment(env) == {
+        "CUDA_VISIBLE_DEVICES": "0,1",
+        "NVIDIA_VISIBLE_DEVICES": "all",
+        "PATH": "/usr/bin",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+    }
