@@ -48,6 +48,24 @@ _START = re.compile(r"<\?xml|<!DOCTYPE\s+nvidia_smi_log|<nvidia_smi_log\b")
 _GPU_BLOCK = re.compile(r"<gpu\b[^>]*>.*?</gpu>", re.S)
 _TOP_FIELD = re.compile(r"<(driver_version|cuda_version)>([^<]*)</\1>")
 _SCHEMA = re.compile(r"nvsmi_device_(v\d+)\.dtd")
+_TAG = re.compile(r"<(/?)([A-Za-z_][\w.-]*)[^<>]*?(/?)>")
+# Driver 270 wrote <gpu id="0:1:0"> (domain:bus:device) and <pci_bus>1</pci_bus>.
+_OLD_ID = re.compile(r"^([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})$")
+
+
+def _bus_id(gpu: ET.Element) -> str | None:
+    """``<pci_bus_id>00000000:01:00.0`` or ``<gpu id=...>``; else built from domain/bus/device."""
+    for raw in (clean(_text(gpu, "pci/pci_bus_id")), gpu.get("id")):
+        bus_id = normalize_bus_id(raw)
+        if bus_id:
+            return bus_id
+        m = _OLD_ID.match(raw or "")
+        if m:
+            return normalize_bus_id(f"{m.group(1)}:{m.group(2)}:{m.group(3)}.0")
+    parts = [clean(_text(gpu, f"pci/pci_{k}")) for k in ("domain", "bus", "device")]
+    if parts[1] is not None:
+        return normalize_bus_id(f"{parts[0] or '0'}:{parts[1]}:{parts[2] or '0'}.0")
+    return None
 
 
 def _text(el: ET.Element | None, path: str) -> str | None:
@@ -150,7 +168,7 @@ def _compute_capability(gpu: ET.Element) -> str | None:
 def _gpu_record(gpu: ET.Element, index: int, driver: DriverInfo) -> GpuRecord:
     vendor_id, device_id = split_pci_id(_text(gpu, "pci/pci_device_id"))
     sub_vendor, sub_device = split_pci_id(_text(gpu, "pci/pci_sub_system_id"))
-    bus_id = normalize_bus_id(_first(gpu, "pci/pci_bus_id") or gpu.get("id"))
+    bus_id = _bus_id(gpu)
     name = _first(gpu, "product_name")
     mig = _first(gpu, "mig_mode/current_mig")
     virt = clean(_text(gpu, "gpu_virtualization_mode/virtualization_mode"))
@@ -201,15 +219,42 @@ def _driver(root_text: str, root: ET.Element | None) -> DriverInfo:
     return DriverInfo(version=version, cuda_driver_version=cuda, source=SOURCE)
 
 
+def _close_open_tags(fragment: str) -> str:
+    """Cut a truncated fragment after its last complete tag and close what is still open."""
+    last = fragment.rfind(">")
+    fragment = fragment[: last + 1] if last >= 0 else ""
+    stack: list[str] = []
+    for m in _TAG.finditer(fragment):
+        closing, name, selfclosing = m.group(1), m.group(2), m.group(3)
+        if selfclosing:
+            continue
+        if closing:
+            if name in stack:
+                while stack and stack.pop() != name:
+                    pass
+        else:
+            stack.append(name)
+    return fragment + "".join(f"</{name}>" for name in reversed(stack))
+
+
 def _salvage(body: str) -> tuple[list[ET.Element], list[str]]:
-    """Every complete ``<gpu>`` element of a damaged log, parsed one by one."""
+    """Every complete ``<gpu>`` element of a damaged log, then the cut-off one closed by hand."""
     gpus: list[ET.Element] = []
     warnings: list[str] = []
-    for block in _GPU_BLOCK.findall(body):
+    end = 0
+    for m in _GPU_BLOCK.finditer(body):
+        end = m.end()
         try:
-            gpus.append(DET.fromstring(block))
+            gpus.append(DET.fromstring(m.group(0)))
         except (ET.ParseError, DefusedXmlException):
             warnings.append("nvidia-smi XML: one <gpu> element is damaged and was skipped")
+    tail = body.find("<gpu", end)
+    if tail >= 0 and re.match(r"<gpu\b", body[tail:]):
+        try:
+            gpus.append(DET.fromstring(_close_open_tags(body[tail:])))
+            warnings.append("nvidia-smi XML: the last <gpu> element is cut off; its first fields were read")
+        except (ET.ParseError, DefusedXmlException):
+            warnings.append("nvidia-smi XML: the last <gpu> element is cut off and unreadable")
     return gpus, warnings
 
 
