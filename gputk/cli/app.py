@@ -22,6 +22,11 @@ import typer
 from gputk import __version__
 from gputk.errors import ExitCode, GputkError
 
+
+def _rich_help() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
 app = typer.Typer(
     name="gputk",
     help="Set up, diagnose and exercise GPU machines for deep-learning work.\n\n"
@@ -29,7 +34,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode="markdown",
+    # Rich help on a terminal; plain (and faster to start: no rich.console) when piped or NO_COLOR.
+    rich_markup_mode="markdown" if _rich_help() else None,
 )
 
 # Command modules, each with ``register(app)``. Order is the order of --help.
@@ -108,8 +114,6 @@ _ClickException = _base(typer.BadParameter, "ClickException")
 
 def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; never raises (except SystemExit from Typer)."""
-    from gputk import ui
-
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="gputk", standalone_mode=False)
@@ -122,6 +126,8 @@ def run_cli(argv: list[str] | None = None) -> int:
         exc.show()  # type: ignore[attr-defined]
         return int(exc.exit_code)  # type: ignore[attr-defined]
     except GputkError as exc:
+        from gputk import ui
+
         ui.error(exc.message, exc.hint)
         return int(exc.exit_code)
     except BrokenPipeError:
@@ -130,6 +136,8 @@ def run_cli(argv: list[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return int(ExitCode.OK)
     except Exception as exc:
+        from gputk import ui
+
         path = _write_crash_log(exc)
         ui.error(f"internal error: {type(exc).__name__}: {exc}", f"full traceback in {path}")
         return int(ExitCode.INTERNAL)
