@@ -123,6 +123,11 @@ def _looks_like_toolkit(host: Host, root: str) -> bool:
     )
 
 
+def toolkit_at(host: Host, root: str) -> Toolkit | None:
+    """The toolkit rooted at ``root`` (``--prefix``), None when nothing there looks like one."""
+    return _toolkit(host, root, "local") if _looks_like_toolkit(host, root) else None
+
+
 def _multiarch(host: Host) -> str:
     machine = host.uname().get("machine") or "x86_64"
     return {"arm64": "aarch64"}.get(machine, machine) + "-linux-gnu"
