@@ -1,0 +1,296 @@
+"""`gputk new`: render a template's Jinja tree into a new project.
+
+Templates live in the ``gputk.templates`` package (the repository's ``templates/`` folder): one folder per
+template with ``manifest.json`` (variables, defaults, data sets) and ``files/`` (the Jinja tree; every file
+ends in ``.j2``). ``templates/_common/`` holds pieces the templates ``{% include %}``. Files are read through
+``importlib.resources`` so an installed wheel works the same as a checkout.
+
+Rendering follows copier's rules (design.md habit 9): a sandboxed Jinja environment with StrictUndefined (a
+missing variable is an error, never an empty string), file names are templates too (``{{hidden}}gitignore.j2``
+becomes ``.gitignore``: packaging tools drop real dotfiles), and an explicit conflict policy: a destination
+that exists and is not empty is refused; with ``force`` only the template's own files are written (changed
+ones overwritten, identical ones left alone) and nothing else in the folder is touched or deleted. Every
+file is rendered and checked before the first one is written, so a failure writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gputk import __version__
+from gputk.errors import GputkError, InputError
+from gputk.models.scaffold import (
+    DataRequirement,
+    Dataset,
+    FileAction,
+    PlannedFile,
+    ScaffoldResult,
+    TemplateInfo,
+    Variable,
+)
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11 on
+
+ANSWERS_FILE = ".gputk.json"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def templates_root() -> Traversable:
+    return resources.files("gputk.templates")
+
+
+def check_name(value: str, what: str) -> str:
+    """A template or data-set name: a bare lowercase word, never a path."""
+    if "/" in value or "\\" in value or ".." in value or value.startswith((".", "~")) or Path(value).is_absolute():
+        raise InputError(f"{what} {value!r} is a path; give a name", hint=f"`gputk new --list` shows the {what}s")
+    if not NAME_RE.match(value):
+        raise InputError(f"{what} {value!r} is not a valid name (lowercase letters, digits, - and _)")
+    return value
+
+
+def list_templates(root: Traversable | None = None) -> list[TemplateInfo]:
+    base = root or templates_root()
+    infos = []
+    for child in sorted(base.iterdir(), key=lambda c: c.name):
+        if child.is_dir() and not child.name.startswith(("_", ".")) and (child / "manifest.json").is_file():
+            infos.append(_parse_manifest(child.name, json.loads((child / "manifest.json").read_text("utf-8"))))
+    return infos
+
+
+def load_template(name: str, dataset: str | None = None, root: Traversable | None = None) -> TemplateInfo:
+    check_name(name, "template")
+    infos = {t.name: t for t in list_templates(root)}
+    if name not in infos:
+        raise InputError(f"unknown template {name!r}; valid templates: {', '.join(sorted(infos))}")
+    info = infos[name]
+    if dataset is not None:
+        check_name(dataset, "data set")
+        if info.dataset(dataset) is None:
+            valid = ", ".join(d.name for d in info.datasets)
+            raise InputError(f"unknown data set {dataset!r} for template {name!r}; valid data sets: {valid}")
+    return info
+
+
+def _parse_manifest(name: str, raw: dict[str, Any]) -> TemplateInfo:
+    variables = tuple(
+        Variable(
+            name=k, type=v["type"], default=v["default"], help=v.get("help", ""),
+            minimum=v.get("min"), maximum=v.get("max"), choices=tuple(v.get("choices", ())),
+        )
+        for k, v in raw["variables"].items()
+    )
+    datasets = tuple(
+        Dataset(
+            name=k, title=d["title"], description=d["description"], defaults=dict(d.get("defaults", {})),
+            classes=tuple(d["classes"]), channels=int(d["channels"]), image_size=d.get("image_size"),
+            data=DataRequirement(
+                present_if_all=tuple(d["data"].get("present_if_all", ())),
+                present_if_any=tuple(d["data"].get("present_if_any", ())),
+                download=d["data"].get("download", ""), where=d["data"].get("where", ""),
+                keras_downloads=bool(d["data"].get("keras_downloads", False)),
+            ),
+        )
+        for k, d in raw["datasets"].items()
+    )
+    return TemplateInfo(name=name, kind=raw.get("kind", "classifier"), description=raw["description"],
+                        variables=variables, datasets=datasets)
+
+
+def resolve_variables(info: TemplateInfo, dataset: Dataset, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Manifest defaults, then the data set's defaults, then the user's options (None = not given)."""
+    known = {v.name: v for v in info.variables}
+    for key, value in overrides.items():
+        if value is not None and key not in known:
+            raise InputError(f"--{key.replace('_', '-')} does not apply to the {info.name} template")
+    values: dict[str, Any] = {}
+    for var in info.variables:
+        given = overrides.get(var.name)
+        value = given if given is not None else dataset.defaults.get(var.name, var.default)
+        values[var.name] = _check_value(var, value)
+    return values
+
+
+def _check_value(var: Variable, value: Any) -> Any:
+    flag = "--" + var.name.replace("_", "-")
+    if var.type == "choice":
+        if value not in var.choices:
+            raise InputError(f"{flag} {value!r} is not one of: {', '.join(var.choices)}")
+        return value
+    if var.type == "bool":
+        return bool(value)
+    number = int(value) if var.type == "int" else float(value)
+    if (var.minimum is not None and number < var.minimum) or (var.maximum is not None and number > var.maximum):
+        raise InputError(f"{flag} {value} is out of range ({var.minimum:g} to {var.maximum:g})")
+    return number
+
+
+class _TraversableLoader:
+    """A Jinja loader over importlib.resources Traversables (a wheel's files, not only a folder)."""
+
+    def __init__(self, roots: list[Traversable]) -> None:
+        self.roots = roots
+
+    def make(self) -> Any:
+        from jinja2 import BaseLoader, TemplateNotFound
+        from jinja2.loaders import split_template_path
+
+        roots = self.roots
+
+        class Loader(BaseLoader):
+            def get_source(self, environment: Any, template: str) -> tuple[str, str | None, Callable[[], bool]]:
+                parts = split_template_path(template)  # raises TemplateNotFound on '..'
+                for root in roots:
+                    node = root
+                    for part in parts:
+                        node = node / part
+                    if node.is_file():
+                        return node.read_text("utf-8"), None, lambda: True
+                raise TemplateNotFound(template)
+
+        return Loader()
+
+
+def _environment(template_dir: Traversable, root: Traversable) -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        loader=_TraversableLoader([template_dir / "files", root]).make(),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def build_context(info: TemplateInfo, dataset: Dataset, variables: dict[str, Any], project_name: str) -> dict[str, Any]:
+    ctx: dict[str, Any] = dict(variables)
+    if dataset.image_size is not None:
+        ctx["image_size"] = dataset.image_size
+    ctx.update(
+        template=info.name, kind=info.kind, dataset=dataset.name, dataset_title=dataset.title,
+        classes=list(dataset.classes), num_classes=len(dataset.classes), channels=dataset.channels,
+        data={k: getattr(dataset.data, k) for k in ("download", "where", "keras_downloads")},
+        gputk_version=__version__, project_name=project_name, hidden=".",
+    )
+    return ctx
+
+
+def render_tree(
+    info: TemplateInfo, context: dict[str, Any], root: Traversable | None = None
+) -> dict[str, str]:
+    """Every file of the template rendered: {relative path: text}. Raises GputkError on template errors."""
+    from jinja2 import TemplateError, UndefinedError
+
+    base = root or templates_root()
+    template_dir = base / info.name
+    env = _environment(template_dir, base)
+    rendered: dict[str, str] = {}
+
+    def walk(node: Traversable, rel: tuple[str, ...], out_rel: tuple[str, ...]) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            out_name = _render_name(env, child.name, context)
+            if child.is_dir():
+                walk(child, (*rel, child.name), (*out_rel, out_name))
+            elif child.name.endswith(".j2"):
+                name = "/".join((*rel, child.name))
+                rendered["/".join((*out_rel, out_name[: -len(".j2")]))] = env.get_template(name).render(context)
+
+    try:
+        walk(template_dir / "files", (), ())
+    except UndefinedError as exc:
+        raise GputkError(f"template {info.name!r} uses an undefined variable: {exc.message}") from exc
+    except TemplateError as exc:
+        raise GputkError(f"template {info.name!r} failed to render: {exc}") from exc
+    return rendered
+
+
+def _render_name(env: Any, name: str, context: dict[str, Any]) -> str:
+    """A templated file name; the result must be one plain path component inside the project."""
+    out = str(env.from_string(name).render(context)) if "{" in name else name
+    if not out or out in (".", "..", ".j2") or "/" in out or "\\" in out or "\0" in out:
+        raise GputkError(f"template file name {name!r} renders to {out!r}, which is not a file name")
+    return out
+
+
+def answers(info: TemplateInfo, dataset: Dataset, variables: dict[str, Any], files: dict[str, str]) -> str:
+    """The ``.gputk.json`` answers file: what generated this project (``gputk train`` reads it)."""
+    data = dataset.data
+    doc = {
+        "generator": f"gputk {__version__}",
+        "template": info.name,
+        "kind": info.kind,
+        "dataset": dataset.name,
+        "dataset_title": dataset.title,
+        "variables": variables,
+        "data": {
+            "present_if_all": list(data.present_if_all), "present_if_any": list(data.present_if_any),
+            "download": data.download, "where": data.where, "keras_downloads": data.keras_downloads,
+        },
+        "files": {p: hashlib.sha256(t.encode()).hexdigest() for p, t in sorted(files.items())},
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def plan_files(dest: Path, files: dict[str, str], force: bool) -> list[PlannedFile]:
+    """What writing ``files`` into ``dest`` would do; refuses a non-empty dest unless ``force``."""
+    if dest.exists() and not dest.is_dir():
+        raise InputError(f"{dest} exists and is not a directory")
+    if dest.is_dir() and any(dest.iterdir()) and not force:
+        raise InputError(
+            f"{dest} exists and is not empty; nothing written",
+            hint="pick another DEST, or --force to overwrite only the template's files (nothing else is touched)",
+        )
+    planned = []
+    for rel, text in sorted(files.items()):
+        target = dest / rel
+        data = text.encode("utf-8")
+        action: FileAction = "create"
+        if target.is_dir() or (target.exists() and not target.is_file()):
+            raise InputError(f"{target} is in the way of a template file and is not a regular file; nothing written")
+        if target.is_symlink():
+            raise InputError(f"{target} is a symbolic link; refusing to write through it; nothing written")
+        if target.is_file():
+            action = "identical" if target.read_bytes() == data else "overwrite"
+        planned.append(PlannedFile(path=rel, action=action, size=len(data)))
+    return planned
+
+
+def scaffold(
+    template: str,
+    dataset: str,
+    dest: Path | None,
+    overrides: Mapping[str, Any],
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    root: Traversable | None = None,
+    on_file: Callable[[PlannedFile], None] | None = None,
+) -> ScaffoldResult:
+    """Render ``template`` for ``dataset`` into ``dest`` (default: ./<dataset>)."""
+    info = load_template(template, dataset, root)
+    ds = info.dataset(dataset)
+    assert ds is not None  # load_template checked it
+    target = dest if dest is not None else Path(dataset)
+    variables = resolve_variables(info, ds, overrides)
+    project_name = target.resolve().name or dataset
+    files = render_tree(info, build_context(info, ds, variables, project_name), root)
+    files[ANSWERS_FILE] = answers(info, ds, variables, files)
+    planned = plan_files(target, files, force)
+    for item in planned:
+        if not dry_run and item.action != "identical":
+            path = target / item.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(files[item.path], encoding="utf-8")
+        if on_file is not None:
+            on_file(item)
+    return ScaffoldResult(
+        template=info.name, dataset=ds.name, dest=str(target), variables=variables,
+        files=tuple(planned), dry_run=dry_run,
+    )
