@@ -133,8 +133,11 @@ def _multiarch(host: Host) -> str:
     return {"arm64": "aarch64"}.get(machine, machine) + "-linux-gnu"
 
 
-def find_toolkits(host: Host) -> list[Toolkit]:
-    """Every CUDA toolkit on the host, each once (links folded into ``links``), oldest first."""
+def find_toolkits(host: Host, site_packages: list[str] | None = None) -> list[Toolkit]:
+    """Every CUDA toolkit on the host, each once (links folded into ``links``), oldest first.
+
+    ``site_packages`` (from :func:`target_site_packages`) saves asking the target interpreter again.
+    """
     found: dict[str, Toolkit] = {}  # realpath of root -> toolkit
     aliases: dict[str, list[str]] = {}
 
@@ -171,7 +174,7 @@ def find_toolkits(host: Host) -> list[Toolkit]:
             metas = (posixpath.join(prefix, "conda-meta", "cuda-nvcc-*.json"),)
             found[real] = _toolkit(host, prefix, "conda", meta_globs=metas)
 
-    for site in _site_packages(host):
+    for site in site_packages if site_packages is not None else target_site_packages(host):
         for bin_dir, meta in (
             (posixpath.join(site, "nvidia", "cuda_nvcc", "bin"), "nvidia_cuda_nvcc_cu*.dist-info"),
             (posixpath.join(site, "nvidia", "cu13", "bin"), "nvidia_cuda_nvcc-*.dist-info"),
@@ -197,7 +200,8 @@ def find_toolkits(host: Host) -> list[Toolkit]:
     return sorted(result, key=Toolkit.sort_key)
 
 
-def _site_packages(host: Host) -> list[str]:
+def target_site_packages(host: Host) -> list[str]:
+    """The target interpreter's site-packages (see :mod:`gputk.probes.python_env`); [] when unknown."""
     info = python_env(host)
     paths = info.get("site_packages") if isinstance(info, dict) else None
     return [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
@@ -286,10 +290,10 @@ def cuda_home(host: Host, toolkits: list[Toolkit] | None = None) -> CudaHome:
     )
 
 
-def pip_cuda_wheels(host: Host) -> list[PipCudaLib]:
-    """pip ``nvidia-*`` wheel library dirs in the target env (``site-packages/nvidia/*/lib``)."""
+def pip_cuda_wheels(host: Host, site_packages: list[str] | None = None) -> list[PipCudaLib]:
+    """pip ``nvidia-*`` wheel library dirs in the target env (``ls site-packages/nvidia/*/lib``)."""
     libs = []
-    for site in _site_packages(host):
+    for site in site_packages if site_packages is not None else target_site_packages(host):
         majors: dict[str, int] = {}
         for dist in host.glob(posixpath.join(site, "nvidia_*.dist-info")):
             m = _WHEEL_MAJOR.match(posixpath.basename(dist))

@@ -283,7 +283,8 @@ def plan_env(
     ld_library_path: bool = True,
 ) -> EnvPlan:
     """Decide the toolkit and render the code (see module docstring for the rules)."""
-    toolkits = cuda_probe.find_toolkits(host)
+    sites = cuda_probe.target_site_packages(host)
+    toolkits = cuda_probe.find_toolkits(host, sites)
     prefix_tk = None
     if prefix is not None:
         prefix = posixpath.normpath(prefix)
@@ -293,7 +294,7 @@ def plan_env(
     driver = driver_version(host)
     choice = choose_toolkit(toolkits, wanted, driver, prefix, allow_missing, prefix_tk)
     plan = EnvPlan(
-        shell, choice, [choice.bin_dir], [], ld_library_path, cuda_probe.pip_cuda_wheels(host), driver
+        shell, choice, [choice.bin_dir], [], ld_library_path, cuda_probe.pip_cuda_wheels(host, sites), driver
     )
     if prefix_tk and wanted != "auto" and not prefix_tk.matches(wanted):
         plan.warnings.append(f"--prefix {prefix} holds CUDA {prefix_tk.version or '?'}, not {wanted}")
