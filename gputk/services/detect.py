@@ -195,7 +195,7 @@ def detect(host: Host) -> DetectResult:
         "pci": SourceStatus(pci.status, pci.detail),
         "lshw": SourceStatus(lshw.status, lshw.detail),
     }
-    driver = _first_driver([nvml.driver, smi.driver])
+    driver = _first_driver([nvml.driver, smi.driver, _proc_driver(host)])
     records = [*nvml.gpus, *smi.gpus, *pci.records, *lshw.records]
     records = _fill_driver(records, driver)
     gpus = merge_records(records)
@@ -211,6 +211,14 @@ def detect(host: Host) -> DetectResult:
         tuple(_messages(gpus, sources, driver_ok)),
         host.label,
     )
+
+
+def _proc_driver(host: Host) -> DriverInfo | None:
+    """``/proc/driver/nvidia/version``: the loaded kernel module's version and flavour (open/proprietary)."""
+    from gputk.parsers.proc_driver import parse_proc_driver_version
+
+    text = host.read_text("/proc/driver/nvidia/version")
+    return parse_proc_driver_version(text) if text else None
 
 
 def _first_driver(candidates: Sequence[DriverInfo | None]) -> DriverInfo:
