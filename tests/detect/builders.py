@@ -133,3 +133,21 @@ def healthy_machine(snap: SnapshotWriter, n: int = 2) -> list[str]:
     snap.add_command(SMI_XML_ARGV, stdout=smi_xml(buses))
     snap.add_file("/usr/bin/nvidia-smi", "")
     return buses
+
+
+def a100_in_mig_mode(
+    snap: SnapshotWriter, migs: list[dict[str, Any]], processes: list[dict[str, Any]] | None = None
+) -> None:
+    """One A100 SXM4 80GB at 0000:07:00.0 in MIG mode, seen by sysfs and NVML."""
+    add_pci(snap, "0000:07:00.0", "0x10de", "0x20b2", driver="nvidia")
+    gpu = nvml_gpu(
+        0,
+        "00000000:07:00.0",
+        name="NVIDIA A100-SXM4-80GB",
+        pci_device_id="20b2",
+        compute_capability="8.0",
+        mig_mode=True,
+        mig_devices=migs,
+        processes=processes or [],
+    )
+    snap.set_probe("nvml", nvml_probe([gpu]))

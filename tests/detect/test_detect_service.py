@@ -7,6 +7,7 @@ from gputk.snapshot import SnapshotWriter
 from tests.detect.builders import (
     LSPCI_ARGV,
     SMI_XML_ARGV,
+    a100_in_mig_mode,
     add_pci,
     healthy_machine,
     nvml_gpu,
@@ -167,7 +168,6 @@ def test_lost_gpu_named_by_nvidia_smi_error_text(snap: SnapshotWriter) -> None:
 
 
 def test_mig_devices_stay_under_their_parent(snap: SnapshotWriter) -> None:
-    add_pci(snap, "0000:07:00.0", "0x10de", "0x20b2", driver="nvidia")
     migs = [
         {
             "index": 0,
@@ -186,21 +186,7 @@ def test_mig_devices_stay_under_their_parent(snap: SnapshotWriter) -> None:
             "memory_total_mib": 40192,
         },
     ]
-    snap.set_probe(
-        "nvml",
-        nvml_probe(
-            [
-                nvml_gpu(
-                    0,
-                    "00000000:07:00.0",
-                    name="NVIDIA A100-SXM4-80GB",
-                    compute_capability="8.0",
-                    mig_mode=True,
-                    mig_devices=migs,
-                )
-            ]
-        ),
-    )
+    a100_in_mig_mode(snap, migs)
     res = detect(snap.host())
 
     [gpu] = res.gpus
