@@ -1,0 +1,198 @@
+"""Environment checks: env.path (PATH, LD_LIBRARY_PATH, F6 shadowing) and
+env.cuda-visible-devices (F12)."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from gputk.doctor.base import Outcome, check, ev, failed, passed, warned
+from gputk.doctor.context import Context
+from gputk.models.doctor import Evidence, Fix
+
+_CUDAISH = re.compile(r"cuda|nvidia|cudnn|tensorrt", re.I)
+# libnvJitLink.so.12.1.105 -> 12.1 ; libcusparse.so.12.0.0.76 carries the library's own version,
+# so the CUDA release is read from the folder (/usr/local/cuda-12.1/lib64) when it says.
+_FULL_SONAME = re.compile(r"^(lib[\w+-]+\.so\.\d+)\.(\d+)\.(\d+)")
+_DIR_RELEASE = re.compile(r"cuda-(\d+\.\d+)")
+_DIST_VERSION = re.compile(r"-(\d+)\.(\d+)[\d.]*\.dist-info$")
+
+
+def _wheel_release(ctx: Context, site: str, component: str) -> str | None:
+    """``nvidia_nvjitlink_cu12-12.4.127.dist-info`` -> ``"12.4"`` (the wheel's CUDA release)."""
+    for dist in ctx.host.glob(f"{site}/nvidia_{component}_cu*.dist-info"):
+        m = _DIST_VERSION.search(dist)
+        if m:
+            return f"{m.group(1)}.{m.group(2)}"
+    return None
+
+
+def _dir_release(ctx: Context, d: str, soname: str) -> str | None:
+    m = _DIR_RELEASE.search(ctx.host.realpath(d))
+    if m:
+        return m.group(1)
+    if soname.startswith("libnvJitLink") or soname.startswith("libcudart") or soname.startswith("libnvrtc"):
+        for path in ctx.host.glob(f"{d}/{soname}.*"):
+            fm = _FULL_SONAME.match(posixpath.basename(path))
+            if fm:
+                return f"{soname.rsplit('.', 1)[-1]}.{fm.group(2)}"
+    return None
+
+
+@check("env.path", "PATH and LD_LIBRARY_PATH", after=("cuda.toolkit",))
+def env_path(ctx: Context) -> Outcome:
+    env = ctx.host.env
+    path = [d for d in env.get("PATH", "").split(":") if d]
+    ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    evidence: list[Evidence] = [ev("$LD_LIBRARY_PATH", ":".join(ld) or "unset")]
+    missing = [d for d in path + ld if _CUDAISH.search(d) and not ctx.host.is_dir(d)]
+    wheels = ctx.pip_wheels()
+    wheel_dirs = {ctx.host.realpath(w.lib_dir) for w in wheels}
+    shadows: list[
+        tuple[str, str, str | None, str | None, str]
+    ] = []  # (dir, soname, dir rel, wheel rel, comp)
+    for d in ld:
+        if ctx.host.realpath(d) in wheel_dirs or not ctx.host.is_dir(d):
+            continue
+        for w in wheels:
+            for soname in w.sonames:
+                if ctx.host.exists(f"{d}/{soname}"):
+                    shadows.append(
+                        (
+                            d,
+                            soname,
+                            _dir_release(ctx, d, soname),
+                            _wheel_release(ctx, w.site_packages, w.component),
+                            w.component,
+                        )
+                    )
+    conflicting = [s for s in shadows if s[2] and s[3] and s[2] != s[3]]
+    clean_ld = ":".join(d for d in ld if d not in {s[0] for s in shadows})
+    fix_commands: tuple[str, ...] = (
+        f'export LD_LIBRARY_PATH="{clean_ld}"' if clean_ld else "unset LD_LIBRARY_PATH",
+    )
+    if ctx.platform().env_kind == "conda":
+        fix_commands += (
+            "grep -rl LD_LIBRARY_PATH $CONDA_PREFIX/etc/conda/activate.d  # remove it there too",
+        )
+    if conflicting:
+        d, soname, drel, wrel, comp = conflicting[0]
+        for s in conflicting:
+            evidence.append(
+                ev(f"{s[0]}/{s[1]}", f"CUDA {s[2]} copy, loaded before the pip wheel's {s[3]} ({s[4]})")
+            )
+        return failed(
+            f"LD_LIBRARY_PATH puts {d} ({soname}, CUDA {drel}) ahead of the pip wheel nvidia-{comp} (CUDA {wrel}): "
+            "frameworks load the wrong copy ('undefined symbol ... libnvJitLink.so.12', cuDNN version mismatch)",
+            evidence,
+            Fix(
+                "Drop the system CUDA directories from LD_LIBRARY_PATH when frameworks use pip nvidia-* wheels.",
+                fix_commands,
+            ),
+        )
+    if shadows:
+        for s in shadows:
+            evidence.append(ev(f"{s[0]}/{s[1]}", f"also provided by the pip wheel nvidia-{s[4]}"))
+        return warned(
+            f"LD_LIBRARY_PATH directory {shadows[0][0]} holds {shadows[0][1]}, which pip wheels also provide; "
+            "the system copy wins",
+            evidence,
+            Fix("Keep one source of CUDA libraries: drop the directory from LD_LIBRARY_PATH.", fix_commands),
+        )
+    if missing:
+        for d in missing:
+            evidence.append(ev(d, "does not exist"))
+        return warned(
+            f"PATH/LD_LIBRARY_PATH name CUDA directories that do not exist: {', '.join(missing)}",
+            evidence,
+            Fix(
+                "Remove them from your shell start-up files (~/.bashrc).",
+                ("grep -n 'cuda' ~/.bashrc ~/.profile",),
+            ),
+        )
+    return passed(
+        "no missing CUDA directories; nothing shadows the pip CUDA wheels"
+        if wheels
+        else "no missing CUDA directories on PATH or LD_LIBRARY_PATH",
+        *evidence,
+    )
+
+
+def parse_visible_devices(value: str) -> list[str]:
+    """CUDA_VISIBLE_DEVICES as CUDA reads it: comma-separated, stops at the first invalid entry.
+
+    ``"0,1"`` -> ``["0", "1"]``; ``"-1"`` / ``""`` / ``"NoDevFiles"`` -> ``[]``;
+    ``"GPU-8f6c,1"`` -> ``["GPU-8f6c", "1"]`` (UUID prefixes and MIG- ids kept).
+    """
+    out: list[str] = []
+    for raw in value.split(","):
+        item = raw.strip()
+        if re.fullmatch(r"\d+", item) or item.startswith(("GPU-", "MIG-")):
+            out.append(item)
+            continue
+        break
+    return out
+
+
+@check(
+    "env.cuda-visible-devices",
+    "CUDA_VISIBLE_DEVICES and device order",
+    depends_on=("hardware.gpu",),
+    after=("driver.nvml",),
+)
+def cuda_visible_devices(ctx: Context) -> Outcome:
+    env = ctx.host.env
+    gpus = ctx.gpus()
+    n = len(gpus)
+    value = env.get("CUDA_VISIBLE_DEVICES")
+    order = env.get("CUDA_DEVICE_ORDER")
+    evidence = [
+        ev("$CUDA_VISIBLE_DEVICES", "unset" if value is None else repr(value)),
+        ev("$CUDA_DEVICE_ORDER", order or "unset"),
+        ev("GPUs found", str(n)),
+    ]
+    unset_fix = Fix(
+        "Unset it (or list valid indices/UUIDs) where it is exported.",
+        ("unset CUDA_VISIBLE_DEVICES", "grep -rn CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile"),
+    )
+    if value is not None:
+        items = parse_visible_devices(value)
+        if not items:
+            return failed(
+                f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU "
+                "('CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected')",
+                evidence,
+                unset_fix,
+            )
+        uuids = [g.uuid for g in gpus if g.uuid]
+        bad = []
+        for item in items:
+            if (item.isdigit() and n and int(item) >= n) or (
+                item.startswith("GPU-") and uuids and not any(u.startswith(item) for u in uuids)
+            ):
+                bad.append(item)
+        if bad:
+            return failed(
+                f"CUDA_VISIBLE_DEVICES={value!r} names {', '.join(bad)}, which does not exist "
+                f"({n} GPU(s): indices 0-{n - 1})",
+                evidence,
+                unset_fix,
+            )
+        if len(items) < len(value.split(",")):
+            return warned(
+                f"CUDA_VISIBLE_DEVICES={value!r}: CUDA stops reading at the first invalid entry; "
+                f"only {','.join(items)} are visible",
+                evidence,
+                unset_fix,
+            )
+    names = {g.name for g in gpus}
+    if len(names) > 1 and order != "PCI_BUS_ID":
+        return warned(
+            "GPUs of different models: CUDA numbers them fastest-first, nvidia-smi by PCI bus; "
+            "'cuda:0' may not be nvidia-smi's GPU 0",
+            evidence,
+            Fix("Make CUDA number GPUs like nvidia-smi.", ("export CUDA_DEVICE_ORDER=PCI_BUS_ID",)),
+        )
+    if value is None:
+        return passed(f"not set: all {n} GPU(s) visible", *evidence)
+    return passed(f"CUDA_VISIBLE_DEVICES={value} selects existing GPU(s)", *evidence)

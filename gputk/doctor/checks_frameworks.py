@@ -1,0 +1,150 @@
+"""Framework checks: framework.tensorflow, .cupy, .numba, .torch, .jax (gpu-facts F5, F7).
+
+Each reads the result of a child-interpreter probe (:mod:`gputk.probes.frameworks`):
+installed or not (not installed is ``skip``), version, the CUDA/cuDNN it was built
+for, whether it sees the GPU and whether a tiny operation ran there. A probe that
+hung or crashed is that check's ``error``. When a lower layer failed (no GPU, no
+driver), the check reports what is installed and skips with ``blocked_by`` it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gputk.doctor import compat, fixes
+from gputk.doctor.base import FunctionCheck, Outcome, check, ev, failed, passed, skipped
+from gputk.doctor.context import Context
+from gputk.models.doctor import Evidence, Fix
+from gputk.probes.platform import PlatformInfo
+
+ROOTS = (
+    "platform.container",
+    "platform.wsl",
+    "hardware.gpu",
+    "driver.kernel-module",
+    "driver.nvml",
+    "env.cuda-visible-devices",
+)
+TITLES = {"tensorflow": "TensorFlow", "cupy": "CuPy", "numba": "Numba CUDA", "torch": "PyTorch", "jax": "JAX"}
+
+
+def _describe(name: str, r: dict[str, Any]) -> str:
+    parts = [f"{name} {r.get('version') or '?'}"]
+    built = []
+    if r.get("cpu_only_build"):
+        built.append("CPU-only build")
+    elif r.get("cuda_build"):
+        built.append(f"CUDA {r['cuda_build']}")
+    elif r.get("cuda_major_build"):
+        built.append(f"CUDA {r['cuda_major_build']}.x")
+    if r.get("cudnn_build"):
+        built.append(f"cuDNN {r['cudnn_build']}")
+    if r.get("numba_cuda"):
+        built.append(f"numba-cuda {r['numba_cuda']}")
+    if built:
+        parts.append(f"({', '.join(built)})")
+    return " ".join(parts)
+
+
+def _reinstall(name: str, p: PlatformInfo, ctx: Context) -> Fix:
+    """The install that gives ``name`` GPU support on this machine."""
+    dcuda = ctx.driver_cuda()[0]
+    major = str(compat.vt(dcuda)[0]) if dcuda else "12"
+    major = major if major in ("12", "13") else "12"
+    if name == "torch":
+        cc = next((g.cc for g in ctx.gpus() if g.cc), None)
+        wheel = compat.pick_torch_wheel(dcuda, cc)
+        tag = wheel["tag"] if wheel else f"cu{major}6" if major == "12" else "cu130"
+        return Fix(
+            f"Install a CUDA build of PyTorch that the driver (CUDA {dcuda or '?'}) runs; "
+            "do not mix conda cudatoolkit with pip torch.",
+            (
+                fixes.pip_install(
+                    p, "torch", reinstall=True, index_url=f"https://download.pytorch.org/whl/{tag}"
+                ),
+            ),
+        )
+    if name == "tensorflow":
+        cmds = (fixes.pip_install(p, "tensorflow[and-cuda]"),)
+        text = "Install TensorFlow with its pip CUDA libraries (Linux/WSL2)."
+        if p.env_kind == "conda":
+            text += " In conda, keep LD_LIBRARY_PATH free of other CUDA copies."
+        return Fix(text, cmds)
+    spec = {
+        "cupy": compat.framework_table("cupy")["install"],
+        "numba": compat.framework_table("numba_cuda")["install"],
+        "jax": compat.framework_table("jax")["install"],
+    }[name].get(major)
+    return Fix(f"Install the CUDA {major} flavour of {name}.", (fixes.pip_install(p, spec),))
+
+
+def _evaluate(name: str, ctx: Context) -> Outcome:
+    r = ctx.framework(name)
+    status = r.get("status")
+    if status in ("not-installed", "not-probed"):
+        return skipped(f"{name} not installed")
+    if status == "not-captured":
+        return skipped(f"{name}: not captured in the snapshot")
+    p = ctx.platform()
+    if status in ("timeout", "crash", "error"):
+        return Outcome(
+            "error",
+            f"the {name} probe failed ({status}): {r.get('detail') or ''}".rstrip(": "),
+            (ev(f"{p.python.get('executable', 'python')} -c 'import {name}'", r.get("detail") or status),),
+        )
+    if status == "import-error":
+        return failed(
+            f"import {name} fails: {r.get('detail')}",
+            [ev(f"import {name}", r.get("detail") or "")],
+            _reinstall(name, p, ctx),
+        )
+    desc = _describe(name, r)
+    evidence: list[Evidence] = [ev(f"import {name}", desc)]
+    if r.get("gpus"):
+        evidence.append(ev("GPUs it sees", ", ".join(str(g) for g in r["gpus"])))
+    for key in ("gpu_error", "op_error", "build_error", "runtime_error"):
+        if r.get(key):
+            evidence.append(ev(key.replace("_", " "), r[key]))
+    for lib in r.get("missing_libs") or []:
+        evidence.append(ev("dso_loader", f"Could not load dynamic library '{lib}'"))
+    root = ctx.failed_root(*ROOTS)
+    if root:
+        return skipped(f"{desc} installed; GPU use not checked: {root} failed", *evidence, blocked_by=root)
+    if name == "tensorflow" and r.get("cuda_build"):
+        row = compat.tf_tested(r.get("version"))
+        if row:
+            evidence.append(
+                ev("tested build (data/compat/tensorflow.json)", f"CUDA {row['cuda']}, cuDNN {row['cudnn']}")
+            )
+    gpu_count = int(r.get("gpu_count") or 0)
+    if r.get("cpu_only_build"):
+        fix = _reinstall(name, p, ctx)
+        return failed(f"{desc} cannot use the GPU: it is a CPU-only build", evidence, fix)
+    if name == "numba" and not r.get("numba_cuda") and gpu_count == 0:
+        return failed(
+            f"{desc} sees no GPU; numba-cuda (the maintained CUDA target) is not installed",
+            evidence,
+            _reinstall(name, p, ctx),
+        )
+    if gpu_count == 0:
+        missing = r.get("missing_libs") or []
+        why = f"cannot load {', '.join(missing)}" if missing else r.get("gpu_error") or "no GPU device listed"
+        return failed(f"{desc} sees no GPU: {why}", evidence, _reinstall(name, p, ctx))
+    if r.get("op_ok") is False:
+        return failed(
+            f"{desc} sees {gpu_count} GPU(s) but a tiny operation on it failed: {r.get('op_error')}",
+            evidence,
+            _reinstall(name, p, ctx),
+        )
+    op = "; a 64x64 operation ran on it" if r.get("op_ok") else ""
+    return passed(f"{desc} sees {gpu_count} GPU(s){op}", *evidence)
+
+
+def _make(name: str) -> FunctionCheck:
+    def run(ctx: Context) -> Outcome:
+        return _evaluate(name, ctx)
+
+    return check(f"framework.{name}", f"{TITLES[name]} uses the GPU", after=ROOTS, framework=True)(run)
+
+
+FRAMEWORK_CHECKS = tuple(_make(n) for n in ("tensorflow", "cupy", "numba", "torch", "jax"))

@@ -1,0 +1,225 @@
+"""The facts the checks read, gathered lazily, once, and safely from several threads.
+
+Each fact comes from one probe (platform, PCI, kernel driver, NVML, nvidia-smi,
+CUDA toolkits, cuDNN, frameworks); the first check that asks pays for it, the
+others wait for that answer. Framework probes start in the background as soon
+as the context is made (they are the slow part: child interpreters importing
+TensorFlow and friends), so they overlap with every file-reading check.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from gputk.host import Host
+from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit
+from gputk.models.doctor import CheckResult
+from gputk.models.gpu import GpuRecord
+from gputk.probes import arch
+from gputk.probes.cuda import active_nvcc, cuda_home, find_toolkits, pip_cuda_wheels
+from gputk.probes.cudnn import CudnnInstall, find_cudnn
+from gputk.probes.driver import KernelDriverState, kernel_driver_state
+from gputk.probes.frameworks import FRAMEWORKS, probe_framework
+from gputk.probes.nvidia_smi import SmiResult, smi_query
+from gputk.probes.nvml import NvmlResult, nvml_query
+from gputk.probes.pci import PciScan, pci_gpus
+from gputk.probes.platform import PlatformInfo, platform_info
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GpuView:
+    """One NVIDIA GPU as the checks need it, from the best source that answered."""
+
+    index: int
+    name: str
+    cc: str | None
+    bus_id: str | None
+    uuid: str | None
+    source: str  # "nvml" | "nvidia-smi" | "pci"
+
+
+class Context:
+    def __init__(self, host: Host, frameworks: bool = True, framework_timeout: float = 120.0) -> None:
+        self.host = host
+        self.frameworks_enabled = frameworks
+        self.framework_timeout = framework_timeout
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._values: dict[str, Any] = {}
+        self._results: dict[str, CheckResult] = {}
+        self._fw_pool: ThreadPoolExecutor | None = None
+        self._fw: dict[str, Future[dict[str, Any]]] = {}
+        self._fw_lock = threading.RLock()
+
+    # -- memo ------------------------------------------------------------------
+
+    def _get(self, key: str, fn: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._values:
+                return self._values[key]  # type: ignore[no-any-return]
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                value = fn()
+                with self._lock:
+                    self._values[key] = value
+        return self._values[key]  # type: ignore[no-any-return]
+
+    # -- results of checks that ran before (runner fills these) ----------------
+
+    def record(self, result: CheckResult) -> None:
+        with self._lock:
+            self._results[result.id] = result
+
+    def result(self, check_id: str) -> CheckResult | None:
+        with self._lock:
+            return self._results.get(check_id)
+
+    def failed_root(self, *check_ids: str) -> str | None:
+        """The first of ``check_ids`` that failed (or was blocked): the root cause to name."""
+        for cid in check_ids:
+            r = self.result(cid)
+            if r is None:
+                continue
+            if r.status == "fail":
+                return cid
+            if r.status == "skip" and r.blocked_by:
+                return r.blocked_by
+        return None
+
+    # -- facts -----------------------------------------------------------------
+
+    def platform(self) -> PlatformInfo:
+        return self._get("platform", lambda: platform_info(self.host))
+
+    def python(self) -> dict[str, Any]:
+        return self.platform().python
+
+    def site_packages(self) -> list[str]:
+        py = self.python()
+        sites = [str(p) for p in py.get("site_packages") or []]
+        if py.get("user_site"):
+            sites.append(str(py["user_site"]))
+        return sites
+
+    def _sites(self) -> list[str]:
+        return [str(p) for p in self.python().get("site_packages") or []]
+
+    def pci(self) -> PciScan:
+        return self._get("pci", lambda: pci_gpus(self.host))
+
+    def nvidia_pci(self) -> list[GpuRecord]:
+        return [r for r in self.pci().records if r.vendor == "nvidia" or r.pci_vendor_id == "10de"]
+
+    def kernel(self) -> KernelDriverState:
+        return self._get("kernel", lambda: kernel_driver_state(self.host))
+
+    def nvml(self) -> NvmlResult:
+        return self._get("nvml", lambda: nvml_query(self.host))
+
+    def smi(self) -> SmiResult:
+        return self._get("smi", lambda: smi_query(self.host))
+
+    def toolkits(self) -> list[Toolkit]:
+        return self._get("toolkits", lambda: find_toolkits(self.host, self._sites()))
+
+    def nvcc(self) -> NvccInfo:
+        return self._get("nvcc", lambda: active_nvcc(self.host, self.toolkits()))
+
+    def cuda_home(self) -> CudaHome:
+        return self._get("cuda_home", lambda: cuda_home(self.host, self.toolkits()))
+
+    def pip_wheels(self) -> list[PipCudaLib]:
+        return self._get("pip_wheels", lambda: pip_cuda_wheels(self.host, self._sites()))
+
+    def cudnn(self) -> list[CudnnInstall]:
+        return self._get("cudnn", lambda: find_cudnn(self.host, self.site_packages()))
+
+    def gpus(self) -> list[GpuView]:
+        return self._get("gpus", self._gpus)
+
+    def _gpus(self) -> list[GpuView]:
+        nv = self.nvml()
+        if nv.status == "ok" and nv.gpus:
+            return [_view(i, g, "nvml") for i, g in enumerate(nv.gpus)]
+        smi = self.smi()
+        if smi.gpus:
+            return [_view(i, g, "nvidia-smi") for i, g in enumerate(smi.gpus)]
+        return [_view(i, g, "pci") for i, g in enumerate(self.nvidia_pci())]
+
+    def driver_version(self) -> tuple[str | None, str]:
+        """The driver version and where it was read."""
+        nv = self.nvml()
+        if nv.status == "ok" and nv.driver and nv.driver.version:
+            return nv.driver.version, "NVML nvmlSystemGetDriverVersion"
+        smi = self.smi()
+        if smi.driver and smi.driver.version:
+            return smi.driver.version, "nvidia-smi -q -x <driver_version>"
+        k = self.kernel()
+        if k.loaded_version:
+            return k.loaded_version, "/proc/driver/nvidia/version"
+        return None, ""
+
+    def driver_cuda(self) -> tuple[str | None, str]:
+        """The newest CUDA the driver supports, and where it was read."""
+        nv = self.nvml()
+        if nv.status == "ok" and nv.driver and nv.driver.cuda_driver_version:
+            return nv.driver.cuda_driver_version, "NVML nvmlSystemGetCudaDriverVersion"
+        smi = self.smi()
+        if smi.driver and smi.driver.cuda_driver_version:
+            return smi.driver.cuda_driver_version, "nvidia-smi -q -x <cuda_version>"
+        from gputk.doctor.compat import driver_cuda
+
+        version, _ = self.driver_version()
+        derived = driver_cuda(version)
+        return derived, ("the minimum-driver table (data/compat/cuda_driver.json)" if derived else "")
+
+    # -- frameworks --------------------------------------------------------------
+
+    def start_frameworks(self, names: tuple[str, ...] = FRAMEWORKS) -> None:
+        """Start the framework probes in parallel child processes (no-op when disabled)."""
+        if not self.frameworks_enabled or not names:
+            return
+        with self._fw_lock:
+            if self._fw_pool is not None:
+                return
+            py = self.python()
+            self._fw_pool = ThreadPoolExecutor(max_workers=len(FRAMEWORKS), thread_name_prefix="gputk-fw")
+            for n in names:
+                self._fw[n] = self._fw_pool.submit(probe_framework, self.host, n, self.framework_timeout, py)
+
+    def framework(self, name: str) -> dict[str, Any]:
+        if not self.frameworks_enabled:
+            return {"status": "not-probed"}
+        with self._fw_lock:
+            if self._fw_pool is None:
+                self.start_frameworks((name,))
+            if name not in self._fw and self._fw_pool is not None:
+                self._fw[name] = self._fw_pool.submit(
+                    probe_framework, self.host, name, self.framework_timeout, self.python()
+                )
+            future = self._fw[name]
+        try:
+            return future.result()
+        except Exception as exc:  # the probe thread itself failed: that check's error
+            return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
+
+    def close(self) -> None:
+        if self._fw_pool is not None:
+            self._fw_pool.shutdown(wait=True)
+
+
+def _view(i: int, g: GpuRecord, source: str) -> GpuView:
+    cc = g.compute_capability
+    name = g.name
+    if cc is None:
+        cc, _ = arch.lookup(g.pci_device_id, g.name)
+    name = name or arch.pci_name(g.pci_device_id)
+    index = g.index if g.index is not None else i
+    return GpuView(index, name or f"NVIDIA device {g.pci_device_id or '?'}", cc, g.pci_bus_id, g.uuid, source)

@@ -1,0 +1,24 @@
+"""The doctor's checks, in the order they run and print. Ids are public (``--check ID``)."""
+
+from __future__ import annotations
+
+from gputk.doctor import checks_cuda, checks_driver, checks_env, checks_platform
+from gputk.doctor.base import Check
+from gputk.doctor.checks_frameworks import FRAMEWORK_CHECKS
+
+REGISTRY: tuple[Check, ...] = (
+    checks_platform.platform_os,
+    checks_platform.platform_wsl,
+    checks_platform.platform_container,
+    checks_platform.hardware_gpu,
+    checks_driver.kernel_module,
+    checks_driver.nvml,
+    checks_driver.nvidia_smi,
+    checks_cuda.cuda_toolkit,
+    checks_cuda.driver_compat,
+    checks_cuda.cuda_arch,
+    checks_cuda.cudnn_install,
+    checks_env.env_path,
+    checks_env.cuda_visible_devices,
+    *FRAMEWORK_CHECKS,
+)

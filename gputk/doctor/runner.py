@@ -1,0 +1,131 @@
+"""Run checks in dependency order, concurrently, and turn failed roots into skips downstream.
+
+A check starts as soon as every check in its ``depends_on`` and ``after`` (among
+those selected) has finished, on a small thread pool: the checks mostly read
+files, and the slow framework probes run in their own child processes started
+up front (:meth:`Context.start_frameworks`). A check whose hard dependency failed
+(or was itself blocked) is not run: it becomes ``skip`` with ``blocked_by`` the
+root cause. A check that raises becomes ``error`` with the exception in its
+summary; it never stops the doctor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from gputk.doctor.base import Check, Outcome
+from gputk.doctor.context import Context
+from gputk.doctor.registry import REGISTRY
+from gputk.errors import InputError
+from gputk.host import Host
+from gputk.models.doctor import CheckResult, DoctorReport
+
+MAX_WORKERS = 8
+
+
+def check_ids(registry: Sequence[Check] = REGISTRY) -> list[str]:
+    return [c.id for c in registry]
+
+
+def select(
+    ids: Iterable[str] = (), frameworks: bool = True, registry: Sequence[Check] = REGISTRY
+) -> list[Check]:
+    """The checks to run, in registry order: ``ids`` plus what they depend on (all when empty).
+
+    Raises :class:`InputError` naming the valid ids for an unknown one.
+    """
+    by_id = {c.id: c for c in registry}
+    wanted = list(dict.fromkeys(ids))
+    unknown = [i for i in wanted if i not in by_id]
+    if unknown:
+        raise InputError(
+            f"unknown check id {', '.join(unknown)}; valid ids: {', '.join(by_id)}",
+            "list them with `gputk doctor --list-checks`",
+        )
+    if not wanted:
+        chosen = set(by_id)
+    else:
+        chosen = set()
+        todo = list(wanted)
+        while todo:
+            cid = todo.pop()
+            if cid not in chosen:
+                chosen.add(cid)
+                todo.extend(by_id[cid].depends_on)
+    return [c for c in registry if c.id in chosen and (frameworks or not c.framework or c.id in wanted)]
+
+
+def _blocked_by(check: Check, ctx: Context) -> str | None:
+    return ctx.failed_root(*check.depends_on)
+
+
+def _run_one(check: Check, ctx: Context) -> CheckResult:
+    start = time.perf_counter()
+    root = _blocked_by(check, ctx)
+    if root is not None:
+        root_title = ctx.result(root)
+        outcome = Outcome(
+            "skip",
+            f"not checked: {root} failed" + (f" ({root_title.summary})" if root_title else ""),
+            blocked_by=root,
+        )
+    else:
+        try:
+            outcome = check.run(ctx)
+        except Exception as exc:  # a bug or a surprise in one check must not take the report down
+            outcome = Outcome("error", f"the check itself failed: {type(exc).__name__}: {exc}")
+    return CheckResult(
+        id=check.id,
+        category=check.category,
+        title=check.title,
+        status=outcome.status,
+        summary=outcome.summary,
+        evidence=outcome.evidence,
+        fix=outcome.fix,
+        blocked_by=outcome.blocked_by,
+        duration_ms=(time.perf_counter() - start) * 1000.0,
+    )
+
+
+def run_checks(ctx: Context, checks: Sequence[Check]) -> DoctorReport:
+    """Run ``checks`` (already selected, registry order) and return the report in that order."""
+    selected = {c.id for c in checks}
+    waits = {c.id: {d for d in (*c.depends_on, *c.after) if d in selected} for c in checks}
+    fw_names = tuple(c.id.split(".", 1)[1] for c in checks if c.framework)
+    ctx.start_frameworks(fw_names)
+    done: dict[str, CheckResult] = {}
+    pending = list(checks)
+    running: dict[Future[CheckResult], str] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="gputk-check") as pool:
+            while pending or running:
+                for c in [c for c in pending if waits[c.id] <= done.keys()]:
+                    pending.remove(c)
+                    running[pool.submit(_run_one, c, ctx)] = c.id
+                if not running:  # a dependency cycle; registry tests forbid it, but never hang
+                    for c in pending:
+                        done[c.id] = _run_one(c, ctx)
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    result = f.result()
+                    running.pop(f)
+                    ctx.record(result)
+                    done[result.id] = result
+    finally:
+        ctx.close()
+    return DoctorReport(tuple(done[c.id] for c in checks if c.id in done), ctx.host.label)
+
+
+def diagnose(
+    host: Host,
+    ids: Iterable[str] = (),
+    frameworks: bool = True,
+    framework_timeout: float = 120.0,
+) -> DoctorReport:
+    """The doctor's use case: select, run, report."""
+    checks = select(ids, frameworks)
+    ctx = Context(host, frameworks=frameworks, framework_timeout=framework_timeout)
+    return run_checks(ctx, checks)
