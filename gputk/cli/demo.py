@@ -1,0 +1,217 @@
+"""``gputk demo``: vector-add, mandelbrot, matmul, nn; each verified and timed on the CPU or the GPU."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
+
+import typer
+
+from gputk.cli.common import JsonOpt
+
+if TYPE_CHECKING:
+    from gputk.models.demo import DemoResult, DeviceChoice
+
+
+class DeviceName(str, enum.Enum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+class Dtype(str, enum.Enum):
+    float32 = "float32"
+    float16 = "float16"
+
+
+DeviceOpt = Annotated[
+    DeviceName,
+    typer.Option(
+        "--device",
+        help="auto: the GPU when it works, else the CPU (with a note why); gpu: fail if it cannot be used.",
+    ),
+]
+RepeatsOpt = Annotated[int, typer.Option("--repeats", help="Steady-state runs timed after the first call.")]
+PngOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
+    typer.Option("--output", "-o", help="Write the picture to this PNG file.", metavar="PNG"),
+]
+
+demo_app = typer.Typer(
+    name="demo",
+    help="Small computations that prove the GPU (or CPU) computes right, and how fast.",
+    no_args_is_help=True,
+)
+
+
+def _device(value: DeviceName) -> DeviceChoice:
+    choice: DeviceChoice = value.value  # type: ignore[assignment]
+    return choice
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}" if abs(value) < 1e4 else f"{value:,.0f}"
+
+
+METRIC_LABELS = {
+    "bandwidth_GBps": "GB/s",
+    "bandwidth_with_transfers_GBps": "GB/s with transfers",
+    "with_transfers_ms": "ms with transfers",
+    "tflops": "TFLOP/s",
+    "max_count_difference": "max count diff",
+    "final_loss": "final loss",
+    "final_accuracy": "accuracy",
+}
+
+
+def _render(result: DemoResult, json_out: bool) -> int:
+    """Text or JSON on stdout; exit 0 when every backend matched its reference, else 1."""
+    from gputk import ui
+
+    for note in result.notes:
+        ui.note(note)
+    if json_out:
+        ui.print_json("demo", result.as_json())
+        return 0 if result.verified else 1
+    metric_names = sorted({k for r in result.runs for k in r.metrics})
+    rows = []
+    for r in result.runs:
+        check = "PASS" if r.verified else "FAIL"
+        t = r.timings
+        rows.append(
+            [
+                r.backend,
+                check,
+                f"{_fmt(r.max_error)} (tol {_fmt(r.tolerance)})",
+                _fmt(t.first_ms),
+                _fmt(t.median_ms),
+                _fmt(t.min_ms),
+            ]
+            + [_fmt(r.metrics.get(m)) for m in metric_names]
+        )
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "region")
+    labels = [METRIC_LABELS.get(m, m) for m in metric_names]
+    columns = ["backend", "check", "max error", "first ms", "median ms", "min ms", *labels]
+    ui.print_table(columns, rows, title=f"{result.demo} on {result.device.upper()} ({params})")
+    for r in result.runs:
+        if r.note:
+            ui.out().print(f"  {r.backend}: {ui.escape(r.note)}", highlight=False)
+    compare = result.extra.get("compare")
+    if compare:
+        w, h = compare["python_size"]
+        speedups = ", ".join(f"{b} {s:,.0f}x" for b, s in compare["speedups"].items())
+        ui.out().print(f"speed-up over the plain-Python loop (timed at {w}x{h}, per pixel): {speedups}")
+    for kind, path in result.outputs.items():
+        ui.action("write", f"{path} ({kind})")
+    worst = max(r.max_error for r in result.runs)
+    verdict = "PASS" if result.verified else "FAIL"
+    ui.out().print(f"{verdict}: max error {_fmt(worst)} against {ui.escape(result.reference)}")
+    return 0 if result.verified else 1
+
+
+@demo_app.command("vector-add")
+def vector_add(
+    size: Annotated[int, typer.Option("--size", help="Elements (float64).")] = 50_000_000,
+    device: DeviceOpt = DeviceName.auto,
+    repeats: RepeatsOpt = 10,
+    json_out: JsonOpt = False,
+) -> int:
+    """c = a + b: numba parallel kernel (CPU) or numba-cuda kernel and CuPy (GPU); GB/s with and without transfers."""
+    from gputk.services import demo as svc
+
+    return _render(svc.vector_add(size, _device(device), repeats), json_out)
+
+
+@demo_app.command("mandelbrot")
+def mandelbrot(
+    width: Annotated[int, typer.Option("--width", help="Pixels across.")] = 1536,
+    height: Annotated[int, typer.Option("--height", help="Pixels down.")] = 1024,
+    iters: Annotated[int, typer.Option("--iters", help="Iterations per pixel.")] = 20,
+    output: PngOpt = None,
+    compare: Annotated[
+        bool,
+        typer.Option("--compare", help="Also time the plain-Python loop (reduced size) and print speed-ups."),
+    ] = False,
+    device: DeviceOpt = DeviceName.auto,
+    repeats: RepeatsOpt = 10,
+    json_out: JsonOpt = False,
+) -> int:
+    """Escape counts over x in [-2, 1], y in [-1, 1]: numba CPU (rows in parallel) or numba-cuda."""
+    from gputk.services import demo as svc
+
+    result = svc.mandelbrot(width, height, iters, _device(device), repeats, output, compare)
+    return _render(result, json_out)
+
+
+@demo_app.command("matmul")
+def matmul(
+    size: Annotated[int, typer.Option("--size", help="n of the n x n matrices.")] = 4096,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type.")] = Dtype.float32,
+    device: DeviceOpt = DeviceName.auto,
+    repeats: RepeatsOpt = 3,
+    json_out: JsonOpt = False,
+) -> int:
+    """C = A @ B with NumPy (CPU) or CuPy/cuBLAS (GPU); TFLOP/s; error against float64 on a sample."""
+    from gputk.services import demo as svc
+
+    return _render(svc.matmul(size, dtype.value, _device(device), repeats), json_out)
+
+
+@demo_app.command("nn")
+def nn(
+    epochs: Annotated[int, typer.Option("--epochs", help="Full-batch gradient-descent steps.")] = 500,
+    hidden: Annotated[int, typer.Option("--hidden", help="Hidden units.")] = 16,
+    samples: Annotated[int, typer.Option("--samples", help="Points in the two-moons data set.")] = 1000,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 5.0,
+    output: PngOpt = None,
+    device: DeviceOpt = DeviceName.auto,
+    json_out: JsonOpt = False,
+) -> int:
+    """A two-layer network from scratch (NumPy or CuPy): loss and accuracy per epoch, decision boundary PNG."""
+    from gputk.services import demo as svc
+
+    progress = None if json_out else _EpochProgress()
+    try:
+        result = svc.nn(epochs, hidden, samples, lr, _device(device), output, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    return _render(result, json_out)
+
+
+class _EpochProgress:
+    """Loss and accuracy per epoch on stderr: a progress bar on a terminal, ~10 lines otherwise."""
+
+    def __init__(self) -> None:
+        from gputk import ui
+
+        self._bar: Any = ui.progress_bar("training") if hasattr(ui, "progress_bar") else None
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, epoch: int, epochs: int, loss: float, acc: float) -> None:
+        from gputk import ui
+
+        if self._bar is not None:
+            self._bar.update(epoch, epochs, f"loss {loss:.4f} acc {acc:.3f}")
+            return
+        line = f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {loss:.4f}  accuracy {acc:.3f}"
+        if self._tty:
+            done = int(30 * epoch / epochs)
+            sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {line}")
+            sys.stderr.flush()
+        elif epoch == 1 or epoch == epochs or epoch % max(1, epochs // 10) == 0:
+            ui.note(line)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self._tty:
+            sys.stderr.write("\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(demo_app, name="demo")

@@ -1,0 +1,216 @@
+"""Vector add ``c = a + b``: the CPU (numba) and GPU (numba-cuda, CuPy) backends side by side.
+
+Bandwidth is the bytes the computation must move, 3 x n x itemsize (read a and
+b, write c), per second. On the CPU, plain ``a + b`` reaches about half the
+memory-copy bandwidth: it allocates ``c`` afresh (page faults on first touch)
+and a normal store first reads the line it overwrites (write-allocate: 4 x n
+bytes of traffic for 3 counted). The numba kernel writes into an output that is
+already allocated and touched by the same threads (first touch places the pages
+on their NUMA node), splits the range into one contiguous chunk per task, and
+uses non-temporal (streaming) stores, which write whole lines without reading
+them first; an ``sfence`` ends each chunk, since streaming stores are weakly
+ordered.
+
+The GPU kernels live in functions that import numba.cuda / cupy when called,
+never at module import (gputk.demos.gpucheck decides first that it is safe).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numba
+import numpy as np
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from gputk.demos.timing import CupyEvent, time_cpu, time_cuda_events, time_host_synced
+from gputk.models.demo import BackendRun, Timings
+
+BLOCK = 256  # threads per block of the CUDA kernel
+
+
+def _store_nt_typing(typingctx: Any, arr: Any, idx: Any, val: Any) -> Any:
+    """``arr[idx] = val`` as a store tagged ``!nontemporal`` (x86: movnt*)."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        arrty = sig.args[0]
+        array = context.make_array(arrty)(context, builder, args[0])
+        ptr = builder.gep(array.data, [args[1]], inbounds=True)
+        value = context.cast(builder, args[2], sig.args[2], arrty.dtype)
+        store = builder.store(value, ptr)
+        store.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
+        return context.get_dummy_value()
+
+    return types.none(arr, idx, val), codegen
+
+
+_store_nt: Any = intrinsic(_store_nt_typing)
+
+
+def _sfence_typing(typingctx: Any) -> Any:
+    """Order the streaming stores before the chunk is reported done (x86 ``sfence``; no-op elsewhere)."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        import platform
+
+        if platform.machine() in ("x86_64", "AMD64", "i686"):
+            fnty = ir.FunctionType(ir.VoidType(), [])
+            builder.call(cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse.sfence"), [])  # type: ignore[no-untyped-call]
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+_sfence: Any = intrinsic(_sfence_typing)
+
+
+@njit(cache=True)
+def _chunk(k: int, chunks: int, n: int) -> tuple[int, int]:  # pragma: no cover - compiled
+    """[lo, hi) of the k-th of ``chunks`` contiguous pieces of range(n)."""
+    step = (n + chunks - 1) // chunks
+    return min(k * step, n), min(k * step + step, n)
+
+
+# No cache=True: the fence intrinsic is a dynamic global numba cannot cache.
+@njit(parallel=True)
+def add_cpu(a: Any, b: Any, c: Any) -> None:  # pragma: no cover - compiled
+    """c[:] = a + b, one contiguous chunk per thread, streaming stores."""
+    chunks = numba.get_num_threads()
+    for k in prange(chunks):
+        lo, hi = _chunk(k, chunks, c.size)
+        for i in range(lo, hi):
+            _store_nt(c, i, a[i] + b[i])
+        _sfence()
+
+
+@njit(parallel=True, cache=True)
+def fill_inputs(a: Any, b: Any, c: Any) -> None:  # pragma: no cover - compiled
+    """Deterministic inputs whose sums are exact; touched by the threads that will add them."""
+    for i in prange(a.size):
+        a[i] = (i % 1013) * 0.25
+        b[i] = (i % 997) * 0.5
+        c[i] = 0.0
+
+
+@njit(parallel=True)
+def copy_cpu(src: Any, dst: Any) -> None:  # pragma: no cover - compiled
+    """dst[:] = src with streaming stores: the parallel memory-copy ceiling."""
+    chunks = numba.get_num_threads()
+    for k in prange(chunks):
+        lo, hi = _chunk(k, chunks, dst.size)
+        for i in range(lo, hi):
+            _store_nt(dst, i, src[i])
+        _sfence()
+
+
+def make_inputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, b, c = np.empty(n), np.empty(n), np.empty(n)
+    fill_inputs(a, b, c)
+    return a, b, c
+
+
+def traffic_bytes(n: int, itemsize: int = 8) -> int:
+    """Bytes read and written by one add: a and b read, c written."""
+    return 3 * n * itemsize
+
+
+def _gbps(n: int, ms: float) -> float:
+    return traffic_bytes(n) / (ms / 1e3) / 1e9 if ms > 0 else 0.0
+
+
+def _check(got: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.max(np.abs(got - ref))) if got.size else 0.0
+
+
+def run_cpu(n: int, repeats: int) -> list[BackendRun]:
+    """numba kernel, then NumPy ``a + b`` for comparison; both checked against ``np.add``."""
+    a, b, c = make_inputs(n)
+    ref = np.add(a, b)
+    numba_t = time_cpu(lambda: add_cpu(a, b, c), repeats)
+    err = _check(c, ref)
+    numpy_t = time_cpu(lambda: a + b, repeats)
+    return [
+        BackendRun(
+            "numba-parallel", err == 0.0, err, 0.0, numba_t, {"bandwidth_GBps": _gbps(n, numba_t.median_ms)}
+        ),
+        BackendRun(
+            "numpy",
+            True,
+            0.0,
+            0.0,
+            numpy_t,
+            {"bandwidth_GBps": _gbps(n, numpy_t.median_ms)},
+            note="plain a + b: the reference, timed for comparison",
+        ),
+    ]
+
+
+@functools.cache
+def cuda_kernel() -> Any:
+    """The numba-cuda kernel (imports numba.cuda on first use)."""
+    from numba import cuda as _cuda
+
+    cuda: Any = _cuda
+
+    @cuda.jit  # type: ignore[untyped-decorator]
+    def add_kernel(a: Any, b: Any, c: Any) -> None:  # pragma: no cover - runs on the device
+        i = cuda.grid(1)
+        if i < c.size:
+            c[i] = a[i] + b[i]
+
+    return add_kernel
+
+
+def blocks_for(n: int) -> int:
+    return max(1, (n + BLOCK - 1) // BLOCK)
+
+
+def run_numba_cuda(n: int, repeats: int) -> BackendRun:
+    from numba import cuda
+
+    kernel = cuda_kernel()
+    a, b, _ = make_inputs(n)
+    ref = a + b
+    da, db, dc = cuda.to_device(a), cuda.to_device(b), cuda.device_array(n)
+    grid = blocks_for(n)
+    kernel_t = time_cuda_events(
+        lambda: kernel[grid, BLOCK](da, db, dc), repeats, cuda.event, cuda.synchronize
+    )
+    err = _check(dc.copy_to_host(), ref)
+
+    def with_transfers() -> None:
+        ha, hb = cuda.to_device(a), cuda.to_device(b)
+        hc = cuda.device_array(n)
+        kernel[grid, BLOCK](ha, hb, hc)
+        hc.copy_to_host()
+
+    full_t = time_host_synced(with_transfers, repeats, cuda.synchronize)
+    return _gpu_run("numba-cuda", n, err, kernel_t, full_t)
+
+
+def _gpu_run(backend: str, n: int, err: float, kernel_t: Timings, full_t: Timings) -> BackendRun:
+    """A GPU run: kernel-only bandwidth (events) and bandwidth counting host<->device copies."""
+    metrics = {
+        "bandwidth_GBps": _gbps(n, kernel_t.median_ms),
+        "with_transfers_ms": full_t.median_ms,
+        "bandwidth_with_transfers_GBps": _gbps(n, full_t.median_ms),
+    }
+    return BackendRun(backend, err == 0.0, err, 0.0, kernel_t, metrics)
+
+
+def run_cupy(n: int, repeats: int) -> BackendRun:
+    import cupy as cp
+
+    a, b, _ = make_inputs(n)
+    ref = a + b
+    da, db = cp.asarray(a), cp.asarray(b)
+    dc = cp.empty_like(da)
+    sync = cp.cuda.Device().synchronize
+    kernel_t = time_cuda_events(lambda: cp.add(da, db, out=dc), repeats, lambda: CupyEvent(cp), sync)
+    err = _check(cp.asnumpy(dc), ref)
+    full_t = time_host_synced(lambda: cp.asnumpy(cp.asarray(a) + cp.asarray(b)), repeats, sync)
+    return _gpu_run("cupy", n, err, kernel_t, full_t)
