@@ -1,0 +1,115 @@
+"""``gputk train``: train a project made by ``gputk new``, with live progress and GPU use."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from gputk.cli.common import JsonOpt
+
+if TYPE_CHECKING:
+    from gputk.models.scaffold import TrainResult
+
+
+class TrainDevice(str, enum.Enum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
+
+
+def _epoch_line(event: dict[str, Any]) -> str:
+    parts = [f"{event.get('epoch')}/{event.get('epochs')}", f"loss {_fmt(event.get('loss'), '.4f')}"]
+    if "accuracy" in event:
+        parts.append(f"accuracy {_fmt(event.get('accuracy'), '.3f')}")
+    if "val_accuracy" in event:
+        parts.append(f"val_accuracy {_fmt(event.get('val_accuracy'), '.3f')}")
+    parts.append(f"{_fmt(event.get('images_per_sec'), ',.0f')} images/s")
+    parts.append(f"{_fmt(event.get('seconds'), '.1f')} s")
+    return "  ".join(parts)
+
+
+def _show_event(event: dict[str, Any]) -> None:
+    from gputk import ui
+
+    kind = event.get("event")
+    if kind == "start":
+        gpus = event.get("gpus") or []
+        where = ", ".join(gpus) if gpus else "CPU"
+        ui.action("start", f"{event.get('template')} {event.get('dataset')} on {event.get('backend')} ({where}), "
+                  f"{event.get('train_size')} training images")
+    elif kind == "epoch":
+        ui.action("epoch", _epoch_line(event))
+    elif kind == "interrupted":
+        ui.action("stopped", f"last checkpoint kept: {event.get('checkpoint') or 'none yet'}")
+
+
+def _render(result: TrainResult, json_out: bool) -> int:
+    from gputk import ui
+    from gputk.errors import GputkError
+
+    if json_out:
+        ui.print_json("train", result.to_json())
+    else:
+        rows = [
+            (e.get("epoch"), _fmt(e.get("loss"), ".4f"), _fmt(e.get("accuracy"), ".3f"),
+             _fmt(e.get("seconds"), ".1f"), _fmt(e.get("images_per_sec"), ",.0f"))
+            for e in result.epochs
+        ]
+        if rows:
+            ui.print_table(["epoch", "loss", "accuracy", "seconds", "images/s"], rows)
+        g = result.gpu
+        if g.source:
+            ui.note(f"GPU: mean utilisation {_fmt(g.mean_utilization_pct, '.0f')}%, peak memory "
+                    f"{_fmt(g.peak_memory_mib, ',.0f')} MiB ({g.samples} NVML samples)")
+        ui.note(f"run folder: {result.run_dir}")
+    if result.interrupted:
+        return 130
+    if result.returncode != 0:
+        raise GputkError(
+            f"training failed (exit {result.returncode}); last lines of {result.log_path}:\n{result.error_tail}",
+            hint="train.py needs keras and its backend in the interpreter; pass --python PATH to pick another",
+        )
+    return 0
+
+
+def train(
+    directory: Annotated[Path, typer.Argument(help="The project folder (made by `gputk new`).")] = Path("."),
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the project's epochs.")] = None,  # noqa: UP045
+    synthetic: Annotated[
+        bool, typer.Option("--synthetic", help="Train on generated data of the right shape.")
+    ] = False,
+    synthetic_size: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--synthetic-size", help="How many generated training images (with --synthetic)."),
+    ] = None,
+    device: Annotated[TrainDevice, typer.Option("--device", help="auto, cpu (hide GPUs) or gpu (require one).")]
+    = TrainDevice.auto,
+    python: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--python", help="Interpreter with keras (default: $GPUTK_PYTHON, the active venv, python3)."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Train a generated project: live epochs, GPU use, and runs/<timestamp>/ with metrics and plots."""
+    from gputk import ui
+    from gputk.host import LiveHost
+    from gputk.probes.python_env import target_python
+    from gputk.services.train import run_training
+
+    interpreter = python or target_python(LiveHost())
+    result = run_training(
+        directory, python=interpreter, epochs=epochs, synthetic=synthetic, device=device.value,
+        synthetic_size=synthetic_size, on_event=_show_event, on_note=ui.note,
+    )
+    return _render(result, json_out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
