@@ -88,7 +88,7 @@ def _strip_id(value: str) -> tuple[str, str | None]:
     return value.strip(), None
 
 
-def _product_name(device: str | None) -> str | None:
+def product_name(device: str | None) -> str | None:
     """``"GA102 [GeForce RTX 3090]"`` -> ``"GeForce RTX 3090"``; ``"Device 2330"`` -> None."""
     if not device:
         return None
@@ -135,7 +135,7 @@ class _Dev:
         return GpuRecord(
             source=SOURCE,
             vendor=_vendor(self.vendor_id, self.vendor_name, self.desc),
-            name=_product_name(self.device_name),
+            name=product_name(self.device_name),
             pci_bus_id=normalize_bus_id(self.slot),
             pci_vendor_id=self.vendor_id,
             pci_device_id=self.device_id,

@@ -1,0 +1,91 @@
+"""``inxi -G`` (with or without ``-x``/``-xx``): the Graphics section's devices.
+
+Samples (lines wrap; continuation lines are indented)::
+
+    Graphics:  Device-1: NVIDIA GP102 [GeForce GTX 1080 Ti] vendor: ASUSTeK driver: nouveau v: kernel bus ID: 01:00.0
+               chip ID: 10de:1b06
+               Display: x11 server: X.Org 1.20.8 driver: modesetting unloaded: fbdev,vesa
+    Graphics:  Device-1: NVIDIA TU116 [GeForce GTX 1660] driver: nvidia v: 460.32.03
+    Graphics:  Card-1: NVIDIA [Quadro FX 880M]                                  (inxi 2.x)
+
+``Display:``, ``OpenGL:``, ``API:`` and ``Message:`` items are not devices; USB cameras
+(``type: USB``) are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gputk.models.gpu import GpuRecord, ParseResult, normalize_bus_id, vendor_from_name, vendor_from_pci_id
+from gputk.parsers.lspci import product_name
+
+SOURCE = "inxi"
+
+# ">>" and "(1)" prefixes come from quoted mail and annotated pastes.
+_PREFIX = re.compile(r"^[\s>]*(?:\(\d+\)\s*)?")
+_SECTION = re.compile(r"^[\s>]*(?:\(\d+\)\s*)?Graphics:\s", re.M)
+_NEXT_SECTION = re.compile(r"^[A-Z][A-Za-z]+:\s{2,}")
+_ITEM = re.compile(r"\b(Device|Card|Display|OpenGL|API|Message|Monitor|Screen|Info)(?:-\d+)?:\s")
+_KEYS = r"(?:vendor|driver|v|bus ID|bus-ID|chip ID|chip-ID|type|arch|pcie|gen|speed|lanes|ports|empty|class-ID|temp|code|process|built|alternate|note)"
+_FIELD = re.compile(rf"\b({_KEYS}):\s*(.*?)(?=\s+{_KEYS}:|$)")
+_VENDOR_WORDS = re.compile(
+    r"^(?:NVIDIA|Advanced Micro Devices \[AMD/ATI\]|Advanced Micro Devices \[AMD\]|AMD/ATI|AMD|ATI|Intel|Matrox|ASPEED)\s*"
+)
+
+
+def _device(item: str) -> GpuRecord | None:
+    first_key = re.search(rf"\s{_KEYS}:", f" {item}")
+    name_part = (item[: first_key.start() - 1] if first_key else item).strip()
+    fields: dict[str, str] = {}
+    for key, value in _FIELD.findall(item):
+        fields.setdefault(key.replace("-", " "), value.strip())
+    if fields.get("type", "").upper() == "USB":
+        return None
+    chip = re.match(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{4})", fields.get("chip ID", ""))
+    vid, did = (chip.group(1).lower(), chip.group(2).lower()) if chip else (None, None)
+    rest = _VENDOR_WORDS.sub("", name_part)
+    if rest.startswith("[") and rest.endswith("]"):
+        rest = rest[1:-1]
+    driver = fields.get("driver")
+    version = fields.get("v")
+    return GpuRecord(
+        source=SOURCE,
+        vendor=vendor_from_pci_id(vid) or vendor_from_name(name_part) or "other",
+        name=product_name(rest) if rest else None,
+        pci_bus_id=normalize_bus_id(fields.get("bus ID")),
+        pci_vendor_id=vid,
+        pci_device_id=did,
+        kernel_driver=driver if driver and driver != "N/A" else None,
+        driver_version=version if driver == "nvidia" and version and version[0].isdigit() else None,
+    )
+
+
+def looks_like(text: str) -> bool:
+    return bool(_SECTION.search(text)) and bool(re.search(r"\b(?:Device|Card)(?:-\d+)?:\s", text))
+
+
+def parse_inxi(text: str) -> ParseResult:
+    """GPUs of inxi's Graphics section; ``format=None`` when there is none."""
+    m = _SECTION.search(text)
+    if not m:
+        return ParseResult(format=None)
+    lines = text[m.end() :].splitlines()
+    kept = [lines[0]] if lines else []
+    for line in lines[1:]:
+        # continuation lines are indented; the next section ("Audio:  ...") or any flush-left text ends it
+        if not line[:1].isspace() and not line.startswith(">"):
+            break
+        body = _PREFIX.sub("", line)
+        if _NEXT_SECTION.match(body):
+            break
+        kept.append(body)
+    joined = " ".join(part.strip() for part in kept)
+    parts = _ITEM.split(joined)
+    gpus = []
+    # split() yields [before, kind, text, kind, text, ...]
+    for kind, item in zip(parts[1::2], parts[2::2], strict=False):
+        if kind in ("Device", "Card"):
+            rec = _device(item.strip())
+            if rec is not None:
+                gpus.append(rec)
+    return ParseResult(format="inxi", gpus=tuple(gpus))

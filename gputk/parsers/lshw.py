@@ -1,0 +1,157 @@
+"""``lshw -C display`` as text and as ``-json``.
+
+Text sample::
+
+      *-display
+           description: VGA compatible controller
+           product: GK208B [GeForce GT 710]
+           vendor: NVIDIA Corporation
+           bus info: pci@0000:06:00.0
+           configuration: driver=nvidia latency=0
+
+JSON sample (a list in lshw B.02.19+; one object, or objects separated by commas
+without brackets, in older versions)::
+
+    {"id": "display", "class": "display", "description": "VGA compatible controller",
+     "product": "TU102 [GeForce RTX 2080 Ti]", "vendor": "NVIDIA Corporation",
+     "businfo": "pci@0000:00:06.0", "configuration": {"driver": "nvidia", "latency": "0"}}
+
+With ``-numeric`` the ids follow the names: ``"UHD Graphics 620 (Whiskey Lake) [8086:3ea0]"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from gputk.models.gpu import GpuRecord, ParseResult, normalize_bus_id, vendor_from_name, vendor_from_pci_id
+from gputk.parsers.lspci import product_name
+
+SOURCE = "lshw"
+
+_CLASS_BY_DESCRIPTION = {
+    "vga compatible controller": "0300",
+    "xga compatible controller": "0301",
+    "3d controller": "0302",
+    "display controller": "0380",
+}
+_IDS = re.compile(r"\s*\[(?P<vid>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})\]\s*$")
+_VENDOR_ID = re.compile(r"\s*\[(?P<vid>[0-9a-fA-F]{4})\]\s*$")
+_ENTRY = re.compile(r"^\s*\*-(?P<id>[\w:]+)(?P<unclaimed>\s+UNCLAIMED)?\s*$")
+_FIELD = re.compile(r"^\s+(?P<key>[a-z][a-z ]*?):\s*(?P<value>.*)$")
+
+
+def _record(fields: dict[str, str], driver: str | None) -> GpuRecord:
+    product = fields.get("product", "")
+    vendor = fields.get("vendor", "")
+    vid = did = None
+    m = _IDS.search(product)
+    if m:
+        vid, did = m.group("vid").lower(), m.group("did").lower()
+        product = product[: m.start()]
+    v = _VENDOR_ID.search(vendor)
+    if v:
+        vid = vid or v.group("vid").lower()
+        vendor = vendor[: v.start()]
+    # lshw's "size:" of a display device is a PCI memory window, not the GPU's memory: not read.
+    name = product_name(product) if product and product.strip() != vendor.strip() else None
+    return GpuRecord(
+        source=SOURCE,
+        vendor=vendor_from_pci_id(vid) or vendor_from_name(vendor) or vendor_from_name(product) or "other",
+        name=name,
+        pci_bus_id=normalize_bus_id(fields.get("bus info") or fields.get("businfo")),
+        pci_vendor_id=vid,
+        pci_device_id=did,
+        pci_class=_CLASS_BY_DESCRIPTION.get(fields.get("description", "").strip().lower()),
+        kernel_driver=driver,
+    )
+
+
+def _from_json_objects(objs: list[Any]) -> list[GpuRecord]:
+    out = []
+    stack = list(objs)
+    while stack:
+        o = stack.pop(0)
+        if not isinstance(o, dict):
+            continue
+        children = o.get("children")
+        if isinstance(children, list):
+            stack.extend(children)
+        if o.get("class") != "display":
+            continue
+        conf = o.get("configuration") if isinstance(o.get("configuration"), dict) else {}
+        fields = {
+            k: str(o[k]) for k in ("product", "vendor", "description", "businfo") if isinstance(o.get(k), str)
+        }
+        driver = conf.get("driver") if isinstance(conf.get("driver"), str) else None
+        out.append(_record(fields, driver))
+    return out
+
+
+def _load_json(text: str) -> list[Any] | None:
+    """A list, one object, or old lshw's comma-separated objects; text before the JSON is skipped."""
+    starts = [i for i in (text.find("["), text.find("{")) if i >= 0]
+    if not starts:
+        return None
+    body = text[min(starts) :].strip().rstrip(",")
+    for candidate in (body, f"[{body}]"):
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        return data if isinstance(data, list) else [data]
+    return None
+
+
+def _from_text(text: str) -> tuple[list[GpuRecord], bool]:
+    gpus: list[GpuRecord] = []
+    fields: dict[str, str] | None = None
+    saw_entry = False
+
+    def flush() -> None:
+        if fields is not None:
+            config = dict(re.findall(r"(\w+)=(\S+)", fields.get("configuration", "")))
+            gpus.append(_record(fields, config.get("driver")))
+
+    for line in text.splitlines():
+        entry = _ENTRY.match(line)
+        if entry:
+            saw_entry = True
+            flush()
+            fields = {} if entry.group("id").split(":")[0] == "display" else None
+            continue
+        f = _FIELD.match(line)
+        if f and fields is not None:
+            fields.setdefault(f.group("key").strip(), f.group("value").strip())
+    flush()
+    return gpus, saw_entry
+
+
+def looks_like(text: str) -> str | None:
+    """``"lshw-json"``, ``"lshw"`` or None."""
+    head = text[:20000]
+    if (
+        '"class"' in head
+        and ('"businfo"' in head or '"id"' in head)
+        and _load_json(head if len(text) <= 20000 else text)
+    ):
+        return "lshw-json"
+    if re.search(r"^\s*\*-display", head, re.M) or (
+        re.search(r"^\s*\*-\w", head, re.M) and "bus info:" in head
+    ):
+        return "lshw"
+    return None
+
+
+def parse_lshw(text: str) -> ParseResult:
+    """Display devices of ``lshw -C display`` (text or ``-json``); ``format=None`` for other text."""
+    fmt = looks_like(text)
+    if fmt == "lshw-json":
+        data = _load_json(text) or []
+        gpus = _from_json_objects(data)
+        return ParseResult(format=fmt, gpus=tuple(g for g in gpus if g.pci_bus_id or g.name))
+    if fmt == "lshw":
+        gpus, _ = _from_text(text)
+        return ParseResult(format=fmt, gpus=tuple(gpus))
+    return ParseResult(format=None)

@@ -1,0 +1,102 @@
+"""Recognise a pasted tool output by its content and parse it with the right parser.
+
+``gputk detect --from FILE`` takes any of the outputs below without a flag;
+:func:`identify` names the format, :func:`parse_any` returns the facts. The
+checks run from the most specific marker to the loosest (a ``GPU 0:`` line or an
+lspci slot could appear inside other outputs), and the error messages the tools
+print are read from every text, so a table pasted with a warning above it keeps
+both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from gputk.models.gpu import DriverInfo, ParseResult, ToolProblem
+from gputk.parsers import (
+    hwinfo,
+    inxi,
+    lshw,
+    lspci,
+    nvidia_smi_csv,
+    nvidia_smi_list,
+    nvidia_smi_table,
+    nvidia_smi_xml,
+)
+from gputk.parsers.nvcc import parse_nvcc_version
+from gputk.parsers.proc_driver import SOURCE as PROC_SOURCE
+from gputk.parsers.proc_driver import parse_nvrm
+from gputk.parsers.tool_errors import find_problems, parse_tool_errors
+
+_MAX_CHARS = 5_000_000  # a pasted output is small; a bigger file is cut, and said so
+
+
+def _parse_nvcc(text: str) -> ParseResult:
+    v = parse_nvcc_version(text)
+    if v is None:
+        return ParseResult(format=None)
+    return ParseResult(format="nvcc", toolkit_version=v.release, extra={"nvcc_full": v.full})
+
+
+def _parse_proc(text: str) -> ParseResult:
+    nvrm = parse_nvrm(text)
+    if nvrm is None:
+        return ParseResult(format=None)
+    extra = {"arch": nvrm.arch}
+    if nvrm.gcc_version:
+        extra["gcc"] = nvrm.gcc_version
+    return ParseResult(
+        format="proc-driver-version",
+        driver=DriverInfo(version=nvrm.version, kernel_module=nvrm.kernel_module, source=PROC_SOURCE),
+        extra=extra,
+    )
+
+
+# (format name, recogniser, parser), most specific first
+_FORMATS: tuple[tuple[str, Callable[[str], bool], Callable[[str], ParseResult]], ...] = (
+    ("nvidia-smi-xml", nvidia_smi_xml.looks_like, nvidia_smi_xml.parse_nvidia_smi_xml),
+    ("lshw-json", lambda t: lshw.looks_like(t) == "lshw-json", lshw.parse_lshw),
+    ("nvidia-smi-table", nvidia_smi_table.looks_like, nvidia_smi_table.parse_nvidia_smi_table),
+    ("lspci-vmm", lambda t: lspci.looks_like(t) == "lspci-vmm", lspci.parse_lspci),
+    ("hwinfo", hwinfo.looks_like, hwinfo.parse_hwinfo),
+    ("lshw", lambda t: lshw.looks_like(t) == "lshw", lshw.parse_lshw),
+    ("inxi", inxi.looks_like, inxi.parse_inxi),
+    ("nvidia-smi-L", nvidia_smi_list.looks_like, nvidia_smi_list.parse_nvidia_smi_list),
+    ("proc-driver-version", lambda t: parse_nvrm(t) is not None, _parse_proc),
+    ("nvcc", lambda t: parse_nvcc_version(t) is not None, _parse_nvcc),
+    ("nvidia-smi-csv", nvidia_smi_csv.looks_like, nvidia_smi_csv.parse_nvidia_smi_csv),
+    ("lspci", lambda t: lspci.looks_like(t) in ("lspci", "lspci-mm"), lspci.parse_lspci),
+)
+
+
+def identify(text: str) -> str | None:
+    """The format name of ``text`` (``"nvidia-smi-xml"``, ``"lspci-vmm"``, ``"tool-error"``, ...) or None."""
+    result = parse_any(text)
+    return result.format
+
+
+def parse_any(text: str, name: str | None = None) -> ParseResult:
+    """Facts from any supported output; ``format=None`` (with a warning naming ``name``) when unrecognised."""
+    label = name or "input"
+    warnings: list[str] = []
+    if len(text) > _MAX_CHARS:
+        text = text[:_MAX_CHARS]
+        warnings.append(f"{label}: only the first {_MAX_CHARS} characters were read")
+    text = text.replace("\r\n", "\n").replace("\x00", "")
+    problems: tuple[ToolProblem, ...] = find_problems(text)
+    for _fmt, recognise, parse in _FORMATS:
+        try:
+            if not recognise(text):
+                continue
+        except (ValueError, RecursionError):
+            continue
+        result = parse(text)
+        if result.format is None:
+            continue
+        merged = tuple(dict.fromkeys(result.problems + problems))
+        return replace(result, problems=merged, warnings=result.warnings + tuple(warnings))
+    if problems:
+        errors = parse_tool_errors(text)
+        return replace(errors, warnings=errors.warnings + tuple(warnings))
+    return ParseResult(format=None, warnings=(*warnings, f"{label}: not a GPU tool output gputk can read"))
