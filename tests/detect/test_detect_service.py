@@ -250,3 +250,25 @@ def test_container_without_sysfs_or_lspci(snap: SnapshotWriter) -> None:
     assert res.sources["pci"].status == "unavailable"
     assert res.sources["pci"].detail.startswith("no /sys/bus/pci (a container?)")
     assert res.messages == ("No GPU found (the PCI bus could not be read; see the sources below).",)
+
+
+def test_lshw_fills_the_name_pci_could_not(snap: SnapshotWriter) -> None:
+    add_pci(snap, "0000:01:00.0", "0x10de", "0x1eb8", driver="nvidia")
+    snap.add_file("/usr/bin/lshw", "")
+    snap.add_command(
+        ["lshw", "-C", "display", "-json"],
+        stdout=(
+            '[{"id": "display", "class": "display", "claimed": true, "handle": "PCI:0000:01:00.0",\n'
+            '  "description": "3D controller", "product": "TU104GL [Tesla T4]", "vendor": "NVIDIA Corporation",\n'
+            '  "physid": "0", "businfo": "pci@0000:01:00.0", "version": "a1", "width": 64, "clock": 33000000,\n'
+            '  "configuration": {"driver": "nvidia", "latency": "0"}}]\n'
+        ),
+        stderr="WARNING: you should run this program as super-user.\n",
+    )
+    res = detect(snap.host())
+
+    [gpu] = res.gpus
+    assert gpu.record.name == "Tesla T4"
+    assert gpu.sources == ("sysfs", "lshw")
+    assert res.sources["lshw"].status == "ok"
+    assert res.sources["lshw"].detail == "1 display device in `lshw -C display -json`"
