@@ -22,6 +22,25 @@ _AUTO_HELP = (
 )
 
 
+HELP = """Print shell code that selects a CUDA toolkit: PATH, LD_LIBRARY_PATH, CUDA_HOME.
+
+Only shell code goes to stdout (messages go to stderr); sourcing it twice changes nothing.
+--write edits the shell's rc file in place (backup, atomic, locked); --remove takes the block out.
+auto = the newest installed toolkit whose CUDA major the driver runs, or the newest when no driver
+is detected.
+
+Examples:
+
+\b
+    gputk env --cuda 12.3 >> ~/.bashrc
+    eval "$(gputk env --cuda 12)"
+    gputk env --cuda auto --write            # edits ~/.bashrc (or the rc file of $SHELL)
+    gputk env --remove ~/.zshrc
+    gputk env --list
+    gputk env --cuda 12.4 --no-ld-library-path --shell fish
+"""
+
+
 def env(
     file: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
@@ -68,11 +87,7 @@ def env(
     json_out: JsonOpt = False,
     snapshot: SnapshotOpt = None,
 ) -> int:
-    """Print shell code that selects a CUDA toolkit: PATH, LD_LIBRARY_PATH, CUDA_HOME.
-
-    Only shell code goes to stdout, so `gputk env --cuda 12.3 >> ~/.bashrc` works; sourcing it
-    twice changes nothing. `--write` edits the rc file in place (backup, atomic, locked).
-    """
+    """``gputk env`` (see HELP): a thin adapter over gputk.services.env and gputk.services.rcfile."""
     from gputk import ui
     from gputk.errors import InputError
     from gputk.services import env as svc
@@ -185,4 +200,4 @@ def _print_listing(listing: Listing) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("env")(env)
+    app.command("env", help=HELP)(env)

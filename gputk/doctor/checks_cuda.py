@@ -85,7 +85,8 @@ def cuda_toolkit(ctx: Context) -> Outcome:
             evidence,
             _env_fix(release_of(nvcc.version) or (newest.release if newest else "X.Y")),
         )
-    summary = f"nvcc {nvcc.version or '?'} on PATH ({nvcc.path})"
+    where = f" in {active.root}" if active is not None else ""
+    summary = f"CUDA {nvcc.version or '?'}{where}; nvcc on PATH: {nvcc.path}"
     others = [t for t in tks if t.root != (active.root if active else None)]
     if others:
         summary += "; also installed: " + ", ".join(f"{t.version} ({t.root})" for t in others)

@@ -15,6 +15,7 @@ from gputk.doctor import compat, fixes
 from gputk.doctor.base import FunctionCheck, Outcome, check, ev, failed, passed, skipped
 from gputk.doctor.context import Context
 from gputk.models.doctor import Evidence, Fix
+from gputk.probes.cudnn import decode_cudnn_version
 from gputk.probes.platform import PlatformInfo
 
 ROOTS = (
@@ -25,6 +26,8 @@ ROOTS = (
     "driver.nvml",
     "env.cuda-visible-devices",
 )
+# Read, not blocking: only this framework's own build failing there blocks it (see _own_root).
+AFTER = (*ROOTS, "cuda.driver-compat", "cuda.arch")
 TITLES = {"tensorflow": "TensorFlow", "cupy": "CuPy", "numba": "Numba CUDA", "torch": "PyTorch", "jax": "JAX"}
 
 
@@ -37,8 +40,9 @@ def _describe(name: str, r: dict[str, Any]) -> str:
         built.append(f"CUDA {r['cuda_build']}")
     elif r.get("cuda_major_build"):
         built.append(f"CUDA {r['cuda_major_build']}.x")
-    if r.get("cudnn_build"):
-        built.append(f"cuDNN {r['cudnn_build']}")
+    cudnn = r.get("cudnn_build")
+    if cudnn:
+        built.append(f"cuDNN {decode_cudnn_version(cudnn) if isinstance(cudnn, int) else cudnn}")
     if r.get("numba_cuda"):
         built.append(f"numba-cuda {r['numba_cuda']}")
     if built:
@@ -78,6 +82,22 @@ def _reinstall(name: str, p: PlatformInfo, ctx: Context) -> Fix:
     return Fix(f"Install the CUDA {major} flavour of {name}.", (fixes.pip_install(p, spec),))
 
 
+def _own_root(name: str, r: dict[str, Any], ctx: Context) -> str | None:
+    """The CUDA check that already failed because of *this* framework's build (driver too old
+    for its CUDA, F3; no kernels for the GPU, F8), so the cause is told once."""
+    result = ctx.result("cuda.driver-compat")
+    if result is not None and result.status == "fail" and r.get("cuda_build"):
+        drv, _ = ctx.driver_version()
+        if compat.runtime_vs_driver(str(r["cuda_build"]), drv, ctx.driver_cuda()[0]).kind == "too-old":
+            return "cuda.driver-compat"
+    result = ctx.result("cuda.arch")
+    archs = [str(a) for a in r.get("arch_list") or []]
+    failed_arch = result is not None and result.status == "fail" and archs
+    if failed_arch and any(g.cc and compat.arch_covers(g.cc, archs) is False for g in ctx.gpus()):
+        return "cuda.arch"
+    return None
+
+
 def _evaluate(name: str, ctx: Context) -> Outcome:
     r = ctx.framework(name)
     status = r.get("status")
@@ -107,7 +127,7 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
             evidence.append(ev(key.replace("_", " "), r[key]))
     for lib in r.get("missing_libs") or []:
         evidence.append(ev("dso_loader", f"Could not load dynamic library '{lib}'"))
-    root = ctx.failed_root(*ROOTS)
+    root = ctx.failed_root(*ROOTS) or _own_root(name, r, ctx)
     if root:
         return skipped(f"{desc} installed; GPU use not checked: {root} failed", *evidence, blocked_by=root)
     if name == "tensorflow" and r.get("cuda_build"):
@@ -144,7 +164,7 @@ def _make(name: str) -> FunctionCheck:
     def run(ctx: Context) -> Outcome:
         return _evaluate(name, ctx)
 
-    return check(f"framework.{name}", f"{TITLES[name]} uses the GPU", after=ROOTS, framework=True)(run)
+    return check(f"framework.{name}", f"{TITLES[name]} uses the GPU", after=AFTER, framework=True)(run)
 
 
 FRAMEWORK_CHECKS = tuple(_make(n) for n in ("tensorflow", "cupy", "numba", "torch", "jax"))

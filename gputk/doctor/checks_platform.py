@@ -160,11 +160,11 @@ def hardware_gpu(ctx: Context) -> Outcome:
             evidence,
             Fix("Install pciutils so `lspci` can list the devices.", ("sudo apt-get install -y pciutils",)),
         )
-    others = [f"{r.name or r.pci_vendor_id}" for r in pci.records]
+    others = [r.name or f"{r.pci_vendor_id}:{r.pci_device_id}" for r in pci.records]
     if others:
         evidence.append(ev("other display devices", "; ".join(others)))
     return failed(
-        "no GPU found on the PCI bus" + (f" (only {', '.join(others)})" if others else ""),
+        "no GPU found on the PCI bus" + (f" (display devices: {', '.join(others)})" if others else ""),
         evidence,
         Fix(
             "This machine has no NVIDIA GPU. Run on a GPU machine; in a VM, have the GPU passed through "

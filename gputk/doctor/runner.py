@@ -65,12 +65,7 @@ def _run_one(check: Check, ctx: Context) -> CheckResult:
     start = time.perf_counter()
     root = _blocked_by(check, ctx)
     if root is not None:
-        root_title = ctx.result(root)
-        outcome = Outcome(
-            "skip",
-            f"not checked: {root} failed" + (f" ({root_title.summary})" if root_title else ""),
-            blocked_by=root,
-        )
+        outcome = Outcome("skip", f"not checked: {root} failed", blocked_by=root)
     else:
         try:
             outcome = check.run(ctx)

@@ -1,0 +1,148 @@
+"""``gputk doctor``: check the machine layer by layer and say what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from gputk.cli.common import JsonOpt, SnapshotOpt, VerboseOpt, make_host
+
+if TYPE_CHECKING:
+    from gputk.host import Host
+    from gputk.models.doctor import CheckResult, DoctorReport
+    from gputk.services.redact import Redactor
+
+HELP = """Check this machine (or a snapshot) layer by layer: platform, GPU, driver, CUDA, cuDNN,
+environment, frameworks. One line per check; failures and warnings show the evidence and a fix.
+
+A check whose root cause failed is skipped ("blocked by") instead of failing too.
+Exit code 0 when nothing fails (warnings allowed; --strict makes them fail), 1 otherwise.
+
+Examples:
+
+    gputk doctor
+    gputk doctor --check driver.nvml --check cuda.driver-compat -v
+    gputk doctor --no-frameworks --json | jq '.checks[] | select(.status=="fail")'
+    gputk doctor --markdown > doctor.md      # redacted, to paste into an issue
+"""
+
+MARKS = {
+    "pass": "[green]✓[/]",
+    "warn": "[yellow]![/]",
+    "fail": "[red]✗[/]",
+    "skip": "[dim]-[/]",
+    "error": "[magenta]E[/]",
+}
+CheckOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional on 3.10
+    typer.Option("--check", help="Run only this check (and what it depends on); repeatable.", metavar="ID"),
+]
+
+
+def _print_check(c: CheckResult, verbose: bool, width: int) -> None:
+    from gputk import ui
+
+    console = ui.out()
+    summary = ui.escape(c.summary)
+    if c.blocked_by and c.status == "skip":
+        summary = f"[dim]{summary}[/]"
+    console.print(f"  {MARKS[c.status]} {c.id:<{width}}  {summary}")
+    if not (verbose or c.status in ("warn", "fail", "error")):
+        return
+    for e in c.evidence:
+        console.print(f"      [dim]{ui.escape(e.source)}:[/] {ui.escape(e.value)}")
+    if c.fix and c.status in ("warn", "fail", "error"):
+        console.print(f"      [bold]fix:[/] {ui.escape(c.fix.text)}")
+        for cmd in c.fix.commands:
+            console.print(f"        [cyan]{ui.escape(cmd)}[/]")
+
+
+def _print_text(report: DoctorReport, verbose: bool) -> None:
+    from gputk import ui
+
+    console = ui.out()
+    console.print(f"[bold]gputk doctor[/] ({ui.escape(report.host_label)})")
+    width = max((len(c.id) for c in report.checks), default=10)
+    category = None
+    for c in report.checks:
+        if c.category != category:
+            category = c.category
+            console.print(f"\n[bold]{category}[/]")
+        _print_check(c, verbose, width)
+    counts = report.counts()
+    tally = ", ".join(
+        f"{n} {label}"
+        for label, n in (
+            ("failed", counts["fail"] + counts["error"]),
+            ("warnings", counts["warn"]),
+            ("passed", counts["pass"]),
+            ("skipped", counts["skip"]),
+        )
+        if n
+    )
+    verdict = {
+        "ok": "[green]no problems found[/]",
+        "warn": "[yellow]warnings[/]",
+        "fail": "[red]problems found[/]",
+    }
+    console.print(f"\n{verdict[report.verdict()]}: {tally}")
+
+
+def _list_checks() -> None:
+    from gputk import ui
+    from gputk.doctor.registry import REGISTRY
+
+    ui.print_table(
+        ["id", "title", "depends on"],
+        [[c.id, c.title, ", ".join(c.depends_on) or "-"] for c in REGISTRY],
+    )
+
+
+def _redactor(host: Host) -> Redactor:
+    from gputk.services.redact import Redactor
+
+    env = host.env
+    return Redactor(
+        hostname=host.uname().get("node") or None,
+        username=env.get("USER") or None,
+        home=env.get("HOME") or None,
+    )
+
+
+def doctor(
+    snapshot: SnapshotOpt = None,
+    verbose: VerboseOpt = False,
+    check: CheckOpt = None,
+    list_checks: Annotated[
+        bool, typer.Option("--list-checks", help="List the check ids and titles.")
+    ] = False,
+    json_out: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a redacted Markdown report.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 1).")] = False,
+    no_frameworks: Annotated[
+        bool, typer.Option("--no-frameworks", help="Skip the framework probes (the slow part).")
+    ] = False,
+) -> int:
+    if list_checks:
+        _list_checks()
+        return 0
+    from gputk import __version__, ui
+    from gputk.doctor.runner import diagnose, select
+
+    select(check or (), not no_frameworks)  # unknown ids fail before touching the machine
+    host = make_host(snapshot)
+    report = diagnose(host, check or (), frameworks=not no_frameworks)
+    if json_out:
+        ui.print_json("doctor", report.to_dict())
+    elif markdown:
+        from gputk.doctor.markdown import to_markdown
+
+        ui.out().out(to_markdown(report, __version__, _redactor(host).text), end="", highlight=False)
+    else:
+        _print_text(report, verbose)
+    return report.exit_code(strict)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor", help=HELP)(doctor)
