@@ -17,7 +17,6 @@ boundary pixels may differ by one count (the check tolerates a tiny fraction).
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -119,35 +118,9 @@ def render_cpu(
     return out
 
 
-@functools.cache
 def cuda_kernel() -> Any:
-    """The numba-cuda kernel, one thread per pixel (imports numba.cuda on first use)."""
-    from numba import cuda as _cuda
-
-    cuda: Any = _cuda
-
-    @cuda.jit  # type: ignore[untyped-decorator]
-    def mandel_kernel(
-        min_x: float, min_y: float, px: float, py: float, iters: int, out: Any
-    ) -> None:  # pragma: no cover
-        x, y = cuda.grid(2)
-        height, width = out.shape
-        if x >= width or y >= height:
-            return
-        cr = min_x + x * px
-        ci = min_y + y * py
-        zr = 0.0
-        zi = 0.0
-        count = iters
-        for i in range(iters):
-            nr = (zr * zr - zi * zi) + cr
-            ni = (zr * zi + zi * zr) + ci
-            zr = nr
-            zi = ni
-            if zr * zr + zi * zi >= 4.0:
-                count = i
-                break
-        out[y, x] = count
+    """The numba-cuda kernel, one thread per pixel (importing it imports numba.cuda)."""
+    from gputk.demos.cuda_kernels import mandel_kernel
 
     return mandel_kernel
 
