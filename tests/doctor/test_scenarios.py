@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gputk.doctor.runner import diagnose
-from gputk.models.doctor import DoctorReport
+from gputk.models.doctor import CheckResult, DoctorReport
 from gputk.snapshot import SnapshotWriter
 from tests.doctor.scenarios import HEALTHY, Gpu, Machine, build, tf_ok, torch_ok
 
@@ -31,6 +31,17 @@ def only_failure(report: DoctorReport, check_id: str) -> None:
     """``check_id`` is the one failing check; nothing else fails, warns or errors."""
     bad = {c.id: c.status for c in report.checks if c.status in ("fail", "warn", "error")}
     assert bad == {check_id: "fail"}, bad
+
+
+def sole_failure(
+    snap: SnapshotWriter, m: Machine, check_id: str, **kw: Any
+) -> tuple[DoctorReport, CheckResult]:
+    """Run machine ``m``; ``check_id`` must be the only failing check. Returns the report and that check."""
+    report = run(snap, m, **kw)
+    only_failure(report, check_id)
+    c = report.get(check_id)
+    assert c is not None and c.fix is not None
+    return report, c
 
 
 def commands(report: DoctorReport, check_id: str) -> str:
@@ -71,9 +82,7 @@ def test_f1_driver_library_mismatch(snap: SnapshotWriter) -> None:
     m = HEALTHY.but(
         module_loaded="550.54.14", nvml="driver-library-mismatch", smi="mismatch", apt_history=history
     )
-    report = run(snap, m)
-    only_failure(report, "driver.nvml")
-    c = report.get("driver.nvml")
+    report, c = sole_failure(snap, m, "driver.nvml")
     assert (
         c.summary
         == "Driver/library version mismatch: kernel module 550.54.14 is loaded but the libraries are 550.54.15"
@@ -98,9 +107,7 @@ def test_f2_dkms_module_not_built_for_running_kernel(snap: SnapshotWriter) -> No
     m = HEALTHY.but(
         module_loaded=None, module_kernels=("6.5.0-41-generic",), nvml="driver-not-loaded", smi="no-driver"
     )
-    report = run(snap, m)
-    only_failure(report, "driver.kernel-module")
-    c = report.get("driver.kernel-module")
+    report, c = sole_failure(snap, m, "driver.kernel-module")
     assert "built for another kernel, not the running 6.8.0-45-generic" in c.summary
     cmds = commands(report, "driver.kernel-module")
     assert "sudo apt-get install -y linux-headers-$(uname -r) dkms" in cmds
@@ -133,9 +140,7 @@ def test_f2_nouveau_owns_the_gpu(snap: SnapshotWriter) -> None:
         nvml="driver-not-loaded",
         smi="no-driver",
     )
-    report = run(snap, m)
-    only_failure(report, "driver.kernel-module")
-    c = report.get("driver.kernel-module")
+    report, c = sole_failure(snap, m, "driver.kernel-module")
     assert c.summary.startswith("the open-source nouveau driver owns the GPU")
     cmds = commands(report, "driver.kernel-module")
     assert "blacklist nouveau" in cmds and "sudo update-initramfs -u" in cmds
@@ -178,9 +183,7 @@ def test_f3_driver_too_old_for_the_framework_build(snap: SnapshotWriter) -> None
         toolkits=(),
         frameworks={"torch": torch},
     )
-    report = run(snap, m)
-    only_failure(report, "cuda.driver-compat")
-    c = report.get("cuda.driver-compat")
+    report, c = sole_failure(snap, m, "cuda.driver-compat")
     assert c.summary == "driver 470.82.01 (CUDA 11.4) is too old for torch (CUDA 12.4)"
     assert "Upgrade the driver to >= 550.54.14" in c.fix.text
     assert (
@@ -208,9 +211,7 @@ def test_f4_toolkit_newer_than_driver_warns(snap: SnapshotWriter) -> None:
 
 def test_f5_tensorflow_cannot_load_cuda_libraries(snap: SnapshotWriter) -> None:
     tf = tf_ok(gpu_count=0, gpus=[], op_ok=None, missing_libs=["libcudnn.so.8", "libcublas.so.12"])
-    report = run(snap, HEALTHY.but(frameworks={"tensorflow": tf}))
-    only_failure(report, "framework.tensorflow")
-    c = report.get("framework.tensorflow")
+    _report, c = sole_failure(snap, HEALTHY.but(frameworks={"tensorflow": tf}), "framework.tensorflow")
     assert (
         c.summary
         == "tensorflow 2.17.0 (CUDA 12.3, cuDNN 8) sees no GPU: cannot load libcudnn.so.8, libcublas.so.12"
@@ -230,9 +231,7 @@ def test_f6_ld_library_path_shadows_pip_wheels(snap: SnapshotWriter) -> None:
             "/opt/other/lib/x": "",
         },
     )
-    report = run(snap, m)
-    only_failure(report, "env.path")
-    c = report.get("env.path")
+    _report, c = sole_failure(snap, m, "env.path")
     assert c.summary.startswith(
         f"LD_LIBRARY_PATH puts {lib} (libnvJitLink.so.12, CUDA 12.1) ahead of the pip "
         "wheel nvidia-nvjitlink (CUDA 12.4)"
@@ -251,9 +250,7 @@ def test_f7_cpu_only_torch_build(snap: SnapshotWriter) -> None:
         arch_list=[],
         op_ok=None,
     )
-    report = run(snap, HEALTHY.but(frameworks={"torch": torch}))
-    only_failure(report, "framework.torch")
-    c = report.get("framework.torch")
+    _report, c = sole_failure(snap, HEALTHY.but(frameworks={"torch": torch}), "framework.torch")
     assert c.summary == "torch 2.3.0+cpu (CPU-only build) cannot use the GPU: it is a CPU-only build"
     assert c.fix.commands == (
         "python -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128",
@@ -276,9 +273,7 @@ def test_f8_gpu_architecture_missing_from_the_wheel(snap: SnapshotWriter) -> Non
         toolkits=("12.8.0",),
         frameworks={"torch": torch},
     )
-    report = run(snap, m)
-    only_failure(report, "cuda.arch")
-    c = report.get("cuda.arch")
+    report, c = sole_failure(snap, m, "cuda.arch")
     assert c.summary.startswith("torch 2.4.0+cu124 has no kernels for NVIDIA GeForce RTX 5090 (sm_120;")
     assert c.fix.commands == (
         "python -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128",
@@ -328,9 +323,7 @@ def test_f10_linux_driver_installed_inside_wsl(snap: SnapshotWriter) -> None:
         frameworks={},
         extra_files={"/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15": "x"},
     )
-    report = run(snap, m)
-    only_failure(report, "platform.wsl")
-    c = report.get("platform.wsl")
+    report, c = sole_failure(snap, m, "platform.wsl")
     assert "a Linux NVIDIA driver is installed inside WSL2" in c.summary
     assert "sudo apt-get remove --purge '^nvidia-.*' '^libnvidia-.*' cuda-drivers" in c.fix.commands
     st = status(report)
@@ -354,9 +347,7 @@ def test_f11_container_started_without_gpus(snap: SnapshotWriter) -> None:
         smi="missing",
         frameworks={},
     )
-    report = run(snap, m)
-    only_failure(report, "platform.container")
-    c = report.get("platform.container")
+    report, c = sole_failure(snap, m, "platform.container")
     assert (
         c.summary
         == "inside a docker container without GPU access (no /dev/nvidia*, NVIDIA_VISIBLE_DEVICES unset)"
@@ -377,9 +368,11 @@ def test_f11_container_started_without_gpus(snap: SnapshotWriter) -> None:
 )
 def test_f12_cuda_visible_devices_hides_the_gpu(snap: SnapshotWriter, value: str, summary: str) -> None:
     torch = torch_ok(gpu_count=0, gpus=[], op_ok=None, gpu_error=None)
-    report = run(snap, HEALTHY.but(env={"CUDA_VISIBLE_DEVICES": value}, frameworks={"torch": torch}))
-    only_failure(report, "env.cuda-visible-devices")
-    c = report.get("env.cuda-visible-devices")
+    report, c = sole_failure(
+        snap,
+        HEALTHY.but(env={"CUDA_VISIBLE_DEVICES": value}, frameworks={"torch": torch}),
+        "env.cuda-visible-devices",
+    )
     assert c.summary.startswith(summary)
     assert c.fix.commands[0] == "unset CUDA_VISIBLE_DEVICES"
     assert status(report)["framework.torch"] == ("skip", "env.cuda-visible-devices")
