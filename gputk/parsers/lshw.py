@@ -80,7 +80,8 @@ def _from_json_objects(objs: list[Any]) -> list[GpuRecord]:
             stack.extend(children)
         if o.get("class") != "display":
             continue
-        conf = o.get("configuration") if isinstance(o.get("configuration"), dict) else {}
+        raw_conf = o.get("configuration")
+        conf: dict[str, Any] = raw_conf if isinstance(raw_conf, dict) else {}
         fields = {
             k: str(o[k]) for k in ("product", "vendor", "description", "businfo") if isinstance(o.get(k), str)
         }
@@ -98,7 +99,7 @@ def _load_json(text: str) -> list[Any] | None:
     for candidate in (body, f"[{body}]"):
         try:
             data = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested brackets
             continue
         return data if isinstance(data, list) else [data]
     return None

@@ -45,7 +45,6 @@ FORMAT = "nvidia-smi-xml"
 SOURCE = "nvidia-smi-xml"
 
 _START = re.compile(r"<\?xml|<!DOCTYPE\s+nvidia_smi_log|<nvidia_smi_log\b")
-_GPU_BLOCK = re.compile(r"<gpu\b[^>]*>.*?</gpu>", re.S)
 _TOP_FIELD = re.compile(r"<(driver_version|cuda_version)>([^<]*)</\1>")
 _SCHEMA = re.compile(r"nvsmi_device_(v\d+)\.dtd")
 _TAG = re.compile(r"<(/?)([A-Za-z_][\w.-]*)[^<>]*?(/?)>")
@@ -219,6 +218,24 @@ def _driver(root_text: str, root: ET.Element | None) -> DriverInfo:
     return DriverInfo(version=version, cuda_driver_version=cuda, source=SOURCE)
 
 
+def _gpu_spans(body: str) -> list[tuple[int, int]]:
+    """(start, end) of each complete ``<gpu ...>...</gpu>``, found in one pass (no regex backtracking)."""
+    spans = []
+    pos = 0
+    while True:
+        start = body.find("<gpu", pos)
+        if start < 0 or not re.match(r"<gpu[\s>]", body[start : start + 5]):
+            if start < 0:
+                return spans
+            pos = start + 4
+            continue
+        stop = body.find("</gpu>", start)
+        if stop < 0:
+            return spans
+        spans.append((start, stop + len("</gpu>")))
+        pos = stop + len("</gpu>")
+
+
 def _close_open_tags(fragment: str) -> str:
     """Cut a truncated fragment after its last complete tag and close what is still open."""
     last = fragment.rfind(">")
@@ -242,10 +259,10 @@ def _salvage(body: str) -> tuple[list[ET.Element], list[str]]:
     gpus: list[ET.Element] = []
     warnings: list[str] = []
     end = 0
-    for m in _GPU_BLOCK.finditer(body):
-        end = m.end()
+    for start, stop in _gpu_spans(body):
+        end = stop
         try:
-            gpus.append(DET.fromstring(m.group(0)))
+            gpus.append(DET.fromstring(body[start:stop]))
         except (ET.ParseError, DefusedXmlException):
             warnings.append("nvidia-smi XML: one <gpu> element is damaged and was skipped")
     tail = body.find("<gpu", end)
