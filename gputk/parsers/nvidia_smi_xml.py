@@ -220,7 +220,7 @@ def _driver(root_text: str, root: ET.Element | None) -> DriverInfo:
 
 def _gpu_spans(body: str) -> list[tuple[int, int]]:
     """(start, end) of each complete ``<gpu ...>...</gpu>``, found in one pass (no regex backtracking)."""
-    spans = []
+    spans: list[tuple[int, int]] = []
     pos = 0
     while True:
         start = body.find("<gpu", pos)
