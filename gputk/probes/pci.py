@@ -128,14 +128,16 @@ def pci_ids_names(text: str, wanted: set[tuple[str, str]]) -> dict[tuple[str, st
 
 
 def _name_from_pci_ids(host: Host, records: list[GpuRecord]) -> tuple[list[GpuRecord], bool]:
-    wanted = {(r.pci_vendor_id, r.pci_device_id) for r in records if r.pci_vendor_id and r.pci_device_id}
+    wanted: set[tuple[str, str]] = {
+        (r.pci_vendor_id, r.pci_device_id) for r in records if r.pci_vendor_id and r.pci_device_id
+    }
     if not wanted:
         return records, False
     for path in PCI_IDS_PATHS:
         text = host.read_text(path)
         if text is None:
             continue
-        names = pci_ids_names(text, wanted)  # type: ignore[arg-type]
+        names = pci_ids_names(text, wanted)
         out = [
             dataclasses.replace(r, name=names.get((r.pci_vendor_id or "", r.pci_device_id or ""), r.name))
             for r in records
