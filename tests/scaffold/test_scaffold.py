@@ -1,0 +1,190 @@
+"""gputk new: rendering, dry run, conflict policy, refusals, StrictUndefined, templated names."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+from pathlib import Path
+
+import pytest
+
+from gputk.cli.app import run_cli
+from gputk.errors import GputkError, InputError
+from gputk.services import scaffold as svc
+
+CASES = [("cnn", "catsdogs"), ("cnn", "cifar10"), ("gan", "mnist")]
+COMMON = {".gitignore", ".gputk.json", "README.md", "config.toml", "data.py", "model.py", "requirements.txt",
+          "runtime.py", "train.py"}
+
+
+@pytest.mark.parametrize(("template", "dataset"), CASES)
+def test_render_writes_standalone_project_that_compiles(tmp_path: Path, template: str, dataset: str) -> None:
+    dest = tmp_path / "proj"
+    result = svc.scaffold(template, dataset, dest, {})
+    names = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
+    expected = COMMON | ({"predict.py"} if template == "cnn" else set())
+    assert names == expected
+    assert {f.path for f in result.files} == expected
+    assert all(f.action == "create" for f in result.files)
+    for py in dest.glob("*.py"):
+        py_compile.compile(str(py), doraise=True)
+        assert "gputk" not in "\n".join(
+            line for line in py.read_text().splitlines() if line.startswith(("import", "from"))
+        )
+    answers = json.loads((dest / ".gputk.json").read_text())
+    assert (answers["template"], answers["dataset"]) == (template, dataset)
+    assert "{{" not in (dest / "README.md").read_text()
+
+
+def test_cifar10_defaults_follow_the_seed(tmp_path: Path) -> None:
+    svc.scaffold("cnn", "cifar10", tmp_path / "c", {})
+    import tomllib
+
+    cfg = tomllib.loads((tmp_path / "c" / "config.toml").read_text())
+    assert cfg["train"]["batch_size"] == 128
+    assert cfg["train"]["epochs"] == 20
+    assert cfg["data"]["input_size"] == 32
+    model = (tmp_path / "c" / "model.py").read_text()
+    assert "BatchNormalization" in model and "Dense(512" in model
+
+
+def test_options_reach_config(tmp_path: Path) -> None:
+    svc.scaffold("cnn", "catsdogs", tmp_path / "d",
+                 {"epochs": 3, "batch_size": 8, "image_size": 64, "mixed_precision": True, "backend": "torch"})
+    import tomllib
+
+    cfg = tomllib.loads((tmp_path / "d" / "config.toml").read_text())
+    t = cfg["train"]
+    assert (t["epochs"], t["batch_size"], t["image_size"], t["mixed_precision"], t["backend"]) == (
+        3, 8, 64, True, "torch")
+    assert "torch>=" in (tmp_path / "d" / "requirements.txt").read_text()
+    readme = (tmp_path / "d" / "README.md").read_text()
+    assert "numpy arrays" in readme and "MultiWorkerMirroredStrategy" in readme
+
+
+def test_cli_dry_run_writes_nothing_and_lists_actions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "dry"
+    assert run_cli(["new", "gan", "mnist", str(dest), "--dry-run"]) == 0
+    assert not dest.exists()
+    err = capsys.readouterr().err
+    assert "would create train.py" in err
+    assert "would create .gitignore" in err
+
+
+def test_cli_default_dest_is_the_dataset_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["new", "cnn", "cifar10"]) == 0
+    assert (tmp_path / "cifar10" / "train.py").is_file()
+    assert "create train.py" in capsys.readouterr().err
+
+
+def test_non_empty_dest_refused_without_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "busy"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("mine")
+    assert run_cli(["new", "cnn", "cifar10", str(dest)]) == 1
+    assert sorted(p.name for p in dest.iterdir()) == ["notes.txt"]
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_force_overwrites_only_template_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "p"
+    svc.scaffold("cnn", "cifar10", dest, {})
+    (dest / "notes.txt").write_text("mine")
+    (dest / "train.py").write_text("edited")
+    runs = dest / "runs"
+    runs.mkdir()
+    (runs / "keep.json").write_text("{}")
+    assert run_cli(["new", "cnn", "cifar10", str(dest), "--force", "--epochs", "7"]) == 0
+    err = capsys.readouterr().err
+    assert "overwrite train.py" in err
+    assert "overwrite config.toml" in err
+    assert "identical model.py" in err
+    assert (dest / "notes.txt").read_text() == "mine"
+    assert (runs / "keep.json").exists()
+    assert (dest / "train.py").read_text() != "edited"
+    assert "epochs = 7" in (dest / "config.toml").read_text()
+
+
+def test_force_json_reports_actions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "p"
+    svc.scaffold("gan", "mnist", dest, {})
+    capsys.readouterr()
+    assert run_cli(["new", "gan", "mnist", str(dest), "--force", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "gputk.new/1"
+    assert {f["action"] for f in doc["files"]} == {"identical"}
+    assert doc["variables"]["batch_size"] == 128
+
+
+def test_dest_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(InputError, match="not a directory"):
+        svc.scaffold("cnn", "cifar10", target, {}, force=True)
+
+
+@pytest.mark.parametrize("bad", ["../cnn", "/abs", "a/b", "..", "~x", "CNN!"])
+def test_names_that_are_paths_are_refused(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["new", bad, "mnist", "--dry-run"]) == 1
+    assert run_cli(["new", "gan", bad, "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_unknown_names_list_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["new", "rnn", "mnist", "--dry-run"]) == 1
+    assert "valid templates: cnn, gan" in capsys.readouterr().err
+    assert run_cli(["new", "cnn", "mnist", "--dry-run"]) == 1
+    assert "valid data sets: catsdogs, cifar10" in capsys.readouterr().err
+
+
+def test_option_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["new", "gan", "mnist", "--image-size", "64", "--dry-run"]) == 1
+    assert "--image-size does not apply to the gan template" in capsys.readouterr().err
+    assert run_cli(["new", "cnn", "cifar10", "--epochs", "0", "--dry-run"]) == 1
+    assert "--epochs 0 is out of range" in capsys.readouterr().err
+    assert run_cli(["new", "cnn", "cifar10", "--backend", "mxnet", "--dry-run"]) == 2
+
+
+def test_list_shows_templates_and_datasets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["new", "--list", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    got = {t["name"]: [d["name"] for d in t["datasets"]] for t in doc["templates"]}
+    assert got == {"cnn": ["catsdogs", "cifar10"], "gan": ["mnist"]}
+
+
+def _fake_root(tmp_path: Path, body: str, name: str = "t.txt.j2") -> Path:
+    root = tmp_path / "troot"
+    files = root / "demo" / "files"
+    files.mkdir(parents=True)
+    (root / "demo" / "manifest.json").write_text(json.dumps({
+        "name": "demo", "kind": "classifier", "description": "d",
+        "variables": {"epochs": {"type": "int", "default": 1}},
+        "datasets": {"toy": {"title": "Toy", "description": "t", "classes": ["a"], "channels": 1, "data": {}}},
+    }))
+    (files / name).write_text(body)
+    return root
+
+
+def test_missing_variable_is_an_error_not_empty(tmp_path: Path) -> None:
+    root = _fake_root(tmp_path, "epochs={{ epochs }} lr={{ not_defined }}\n")
+    with pytest.raises(GputkError, match="undefined variable: 'not_defined' is undefined"):
+        svc.scaffold("demo", "toy", tmp_path / "out", {}, root=root)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
+def test_sandbox_blocks_unsafe_attribute_access(tmp_path: Path) -> None:
+    root = _fake_root(tmp_path, "{{ ''.__class__.__mro__[1].__subclasses__() }}\n")
+    with pytest.raises(GputkError, match=r"failed to render: access to attribute .__class__. of .str. object is unsafe"):
+        svc.scaffold("demo", "toy", tmp_path / "out", {}, root=root)  # type: ignore[arg-type]
+
+
+def test_templated_file_name_must_stay_inside(tmp_path: Path) -> None:
+    root = _fake_root(tmp_path, "x\n", name="{{ dataset }}-{{ epochs }}.txt.j2")
+    svc.scaffold("demo", "toy", tmp_path / "ok", {}, root=root)  # type: ignore[arg-type]
+    assert (tmp_path / "ok" / "toy-1.txt").read_text() == "x\n"
+    bad = _fake_root(tmp_path / "b", "x\n", name="{{ '..' }}.j2")
+    with pytest.raises(GputkError, match="not a file name"):
+        svc.scaffold("demo", "toy", tmp_path / "no", {}, root=bad)  # type: ignore[arg-type]

@@ -1,0 +1,208 @@
+"""gputk train without TensorFlow: project detection, data checks, the child protocol, Ctrl-C, NVML summary.
+
+The child here is a small stand-in train.py that speaks the same JSON-lines protocol as the generated one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gputk.cli.app import run_cli
+from gputk.errors import InputError
+from gputk.models.scaffold import DataRequirement, ProjectInfo
+from gputk.services import scaffold as scaffold_svc
+from gputk.services import train as svc
+from gputk.services import train_monitor
+
+FAKE_TRAIN = r'''
+import argparse, json, sys, time
+from pathlib import Path
+p = argparse.ArgumentParser()
+p.add_argument("--progress"); p.add_argument("--run-dir", type=Path); p.add_argument("--device")
+p.add_argument("--epochs", type=int, default=2); p.add_argument("--synthetic", action="store_true")
+p.add_argument("--synthetic-size", type=int)
+a = p.parse_args()
+MODE = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "ok"
+def emit(**kw):
+    print(json.dumps(kw), flush=True)
+print("a line that is not an event", flush=True)
+emit(event="start", template="cnn", dataset="cifar10", backend="tensorflow", gpus=[], train_size=64)
+print("log noise on stderr", file=sys.stderr)
+if MODE == "crash":
+    print("ValueError: shapes do not match", file=sys.stderr)
+    sys.exit(3)
+records = []
+try:
+    for e in range(1, a.epochs + 1):
+        rec = {"epoch": e, "epochs": a.epochs, "loss": 1.0 / e, "accuracy": 0.5, "seconds": 0.1, "images_per_sec": 640.0}
+        records.append(rec)
+        emit(event="epoch", **rec)
+        if MODE == "hang":
+            time.sleep(60)
+    (a.run_dir / "metrics.json").write_text(json.dumps({"epochs": records, "synthetic": a.synthetic,
+                                                        "argv": sys.argv[1:]}))
+    emit(event="done", run_dir=str(a.run_dir))
+except KeyboardInterrupt:
+    (a.run_dir / "metrics.json").write_text(json.dumps({"epochs": records, "interrupted": True}))
+    emit(event="interrupted", checkpoint="checkpoints/last.keras")
+    sys.exit(130)
+'''
+
+
+def make_project(tmp_path: Path, dataset: str = "cifar10", mode: str = "ok") -> Path:
+    proj = tmp_path / "proj"
+    scaffold_svc.scaffold("cnn" if dataset != "mnist" else "gan", dataset, proj, {})
+    (proj / "train.py").write_text(FAKE_TRAIN)
+    (proj / "mode.txt").write_text(mode)
+    return proj
+
+
+def test_not_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["train", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is not a project made by `gputk new`" in err
+    assert "gputk new cnn cifar10" in err
+    assert run_cli(["train", str(tmp_path / "missing")]) == 1
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_damaged_answers_file(tmp_path: Path) -> None:
+    proj = make_project(tmp_path)
+    (proj / ".gputk.json").write_text("{not json")
+    with pytest.raises(InputError, match="is damaged"):
+        svc.read_project(proj)
+
+
+def test_catsdogs_without_images_says_what_to_download(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_project(tmp_path, "catsdogs")
+    assert run_cli(["train", str(proj), "--python", sys.executable]) == 1
+    err = capsys.readouterr().err
+    assert "the Cats vs dogs data is not in" in err
+    assert "kaggle.com" in err and "data/training_set/{cats,dogs}" in err and "--synthetic" in err
+    assert not (proj / "runs").exists()
+
+
+def test_catsdogs_images_present(tmp_path: Path) -> None:
+    proj = make_project(tmp_path, "catsdogs")
+    for split in ("training_set", "test_set"):
+        for c in ("cats", "dogs"):
+            (proj / "data" / split / c).mkdir(parents=True)
+    assert svc.check_data(svc.read_project(proj), synthetic=False) is None
+
+
+def test_keras_downloadable_set_only_notes(tmp_path: Path) -> None:
+    project = svc.read_project(make_project(tmp_path, "mnist"))
+    note = svc.check_data(project, synthetic=False, home=str(tmp_path / "home"))
+    assert note is not None and "keras.datasets" in note and "mnist.npz" in note
+    (tmp_path / "home" / ".keras" / "datasets").mkdir(parents=True)
+    (tmp_path / "home" / ".keras" / "datasets" / "mnist.npz").write_bytes(b"")
+    assert svc.check_data(project, synthetic=False, home=str(tmp_path / "home")) is None
+
+
+def test_data_present_rules(tmp_path: Path) -> None:
+    p = ProjectInfo(root=str(tmp_path), template="cnn", kind="classifier", dataset="x", dataset_title="X",
+                    variables={}, data=DataRequirement(present_if_all=("a", "b"), present_if_any=("c", "d")))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert not svc.data_present(p, home=str(tmp_path))
+    (tmp_path / "d").write_text("")
+    assert svc.data_present(p, home=str(tmp_path))
+
+
+def test_train_streams_epochs_and_writes_gpu_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_project(tmp_path)
+    code = run_cli(["train", str(proj), "--synthetic", "--epochs", "3", "--device", "cpu",
+                    "--python", sys.executable, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    assert doc["schema"] == "gputk.train/1"
+    assert [e["epoch"] for e in doc["epochs"]] == [1, 2, 3]
+    assert doc["epochs"][2]["loss"] == pytest.approx(1 / 3)
+    assert "epoch 2/3  loss 0.5000  accuracy 0.500  640 images/s" in captured.err
+    run_dir = Path(doc["run_dir"])
+    assert run_dir.parent == proj / "runs"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["gpu"] == {"source": None, "samples": 0, "peak_memory_mib": None,
+                              "mean_utilization_pct": None, "devices": []}
+    assert metrics["synthetic"] is True
+    assert metrics["argv"][:6] == ["--progress", "json", "--run-dir", str(run_dir), "--device", "cpu"]
+    assert "log noise on stderr" in (run_dir / "train.log").read_text()
+
+
+def test_failed_child_shows_log_tail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_project(tmp_path, mode="crash")
+    assert run_cli(["train", str(proj), "--synthetic", "--python", sys.executable]) == 1
+    err = capsys.readouterr().err
+    assert "training failed (exit 3)" in err
+    assert "ValueError: shapes do not match" in err
+
+
+def test_ctrl_c_forwards_and_keeps_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gputk alone gets SIGINT (raised here from the first epoch event): it passes it on and waits."""
+    monkeypatch.setattr(train_monitor, "INTERRUPT_GRACE_S", 0.2)
+    proj = make_project(tmp_path, mode="hang")
+    seen: list[str] = []
+
+    def on_event(event: dict[str, object]) -> None:
+        seen.append(str(event["event"]))
+        if event["event"] == "epoch":
+            raise KeyboardInterrupt
+
+    result = svc.run_training(proj, python=sys.executable, synthetic=True, device="cpu", on_event=on_event)
+    assert result.interrupted and result.returncode == 130
+    assert seen == ["start", "epoch", "interrupted"]
+    metrics = json.loads((Path(result.run_dir) / "metrics.json").read_text())
+    assert metrics["interrupted"] is True
+    assert len(metrics["epochs"]) == 1
+
+
+def test_missing_interpreter_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_project(tmp_path)
+    assert run_cli(["train", str(proj), "--synthetic", "--python", str(tmp_path / "nope")]) == 1
+    assert "could not start" in capsys.readouterr().err
+
+
+def test_parse_event() -> None:
+    assert train_monitor.parse_event('{"event": "epoch", "epoch": 1}\n') == {"event": "epoch", "epoch": 1}
+    assert train_monitor.parse_event("Epoch 1/3") is None
+    assert train_monitor.parse_event('{"epoch": 1}') is None
+    assert train_monitor.parse_event("{broken") is None
+    assert train_monitor.parse_event("[1, 2]") is None
+
+
+def test_gpu_sampler_summarises_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = iter([[("0: H100", 50.0, 1000.0)], [("0: H100", 100.0, 3000.0)], [("0: H100", None, 2000.0)]])
+    done = []
+
+    def query() -> list[tuple[str, float | None, float | None]]:
+        try:
+            return next(rows)
+        except StopIteration:
+            done.append(True)
+            return [("0: H100", None, None)]
+
+    monkeypatch.setattr(train_monitor, "SAMPLE_INTERVAL_S", 0.001)
+    sampler = train_monitor.GpuSampler(query)
+    sampler.start()
+    for _ in range(5000):
+        if done:
+            break
+        time.sleep(0.001)
+    summary = sampler.stop()
+    assert summary.source == "nvml"
+    assert summary.peak_memory_mib == 3000.0
+    assert summary.mean_utilization_pct == 75.0
+    assert summary.devices == ["0: H100"]
+
+
+def test_gpu_sampler_without_gpu_reports_nothing() -> None:
+    sampler = train_monitor.GpuSampler(lambda: [])
+    sampler.start()
+    summary = sampler.stop()
+    assert summary.source is None and summary.peak_memory_mib is None
