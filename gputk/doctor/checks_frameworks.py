@@ -101,8 +101,10 @@ def _own_root(name: str, r: dict[str, Any], ctx: Context) -> str | None:
 def _evaluate(name: str, ctx: Context) -> Outcome:
     r = ctx.framework(name)
     status = r.get("status")
-    if status in ("not-installed", "not-probed"):
+    if status == "not-installed":
         return skipped(f"{name} not installed")
+    if status == "not-probed":
+        return skipped(f"{name} not probed (--no-frameworks)")
     if status == "not-captured":
         return skipped(f"{name}: not captured in the snapshot")
     p = ctx.platform()

@@ -25,11 +25,15 @@ def platform_os(ctx: Context) -> Outcome:
         py_text = f"Python {py.get('version')} ({where} {py.get('prefix')})"
     else:
         evidence.append(ev("target python", py.get("detail") or py.get("status", "unknown")))
-        py_text = "Python: the target interpreter did not answer"
+        py_text = (
+            "Python: not captured"
+            if py.get("status") == "not-captured"
+            else "Python: the target interpreter did not answer"
+        )
     summary = f"{p.distro_name or p.system or 'unknown OS'}, kernel {p.kernel or '?'}, {p.machine or '?'}; {py_text}"
     if p.system and p.system != "Linux":
         return warned(summary + f"; gputk diagnoses Linux and WSL2, not {p.system}", evidence)
-    if py.get("status") not in ("ok", None):
+    if py.get("status") in ("unavailable", "error"):
         return warned(
             summary,
             evidence,
@@ -158,7 +162,7 @@ def hardware_gpu(ctx: Context) -> Outcome:
         return warned(
             "could not read the PCI bus: " + (pci.detail or pci.status),
             evidence,
-            Fix("Install pciutils so `lspci` can list the devices.", ("sudo apt-get install -y pciutils",)),
+            Fix("Install pciutils so `lspci` can list the devices.", (fixes.install_package(p, "pciutils"),)),
         )
     others = [r.name or f"{r.pci_vendor_id}:{r.pci_device_id}" for r in pci.records]
     if others:

@@ -55,6 +55,18 @@ def install_driver(plat: PlatformInfo, branch: str | None = None) -> tuple[str, 
     return (f"sudo sh NVIDIA-Linux-$(uname -m)-{ver}.run --dkms", "sudo reboot")
 
 
+def install_package(plat: PlatformInfo, name: str) -> str:
+    """One distro package, with the detected package manager."""
+    pm = plat.package_manager
+    if pm == "apt":
+        return f"sudo apt-get install -y {name}"
+    if pm in ("dnf", "yum", "zypper"):
+        return f"sudo {pm} install -y {name}"
+    if pm == "pacman":
+        return f"sudo pacman -S --needed {name}"
+    return f"install the {name} package"
+
+
 def kernel_headers(plat: PlatformInfo) -> str:
     pm = plat.package_manager
     if pm == "apt":

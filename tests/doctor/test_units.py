@@ -166,3 +166,12 @@ def test_select_adds_dependencies_and_rejects_unknown_ids() -> None:
     assert [c.id for c in select([], frameworks=False)][-1] == "env.cuda-visible-devices"
     with pytest.raises(InputError, match="unknown check id nope"):
         select(["nope"])
+
+
+def test_empty_snapshot_gives_answers_not_crashes(snap: SnapshotWriter) -> None:
+    from gputk.doctor.runner import diagnose
+
+    report = diagnose(snap.host())
+    assert not [c.id for c in report.checks if c.status == "error"]
+    assert report.get("platform.os").summary.endswith("Python: not captured")  # type: ignore[union-attr]
+    assert report.get("framework.torch").summary == "torch: not captured in the snapshot"  # type: ignore[union-attr]
