@@ -108,9 +108,11 @@ def _mismatch(ctx: Context) -> tuple[str, str] | None:
     k = ctx.kernel()
     loaded = k.loaded_version
     libs = k.user_space_versions
+    nv = ctx.nvml()
+    if nv.status == "ok":  # NVML initialised: whatever the file names say, the pair works
+        return None
     if loaded and libs and loaded not in libs:
         return loaded, libs[-1]
-    nv = ctx.nvml()
     smi = ctx.smi()
     if nv.status == "driver-library-mismatch" or "driver-library-mismatch" in smi.problems:
         lib = (smi.driver.nvml_version if smi.driver else None) or (libs[-1] if libs else "?")

@@ -433,3 +433,10 @@ def test_framework_probe_crash_is_that_checks_error(snap: SnapshotWriter) -> Non
     assert c.status == "error" and "killed by signal 11" in c.summary
     assert report.get("framework.torch").status == "pass"
     assert report.verdict() == "fail" and report.exit_code() == 1
+
+
+def test_leftover_library_file_is_no_mismatch_when_nvml_works(snap: SnapshotWriter) -> None:
+    """An old libnvidia-ml.so.<version> left on disk is not F1 while NVML initialises."""
+    m = HEALTHY.but(extra_files={"/usr/lib64/libnvidia-ml.so.535.104.05": "x"}, user_space="550.54.14")
+    report = run(snap, m, frameworks=False)
+    assert report.get("driver.nvml").status == "pass"
