@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from gputk.host import Host
+from gputk.probes.python_env import python_env
 
 _DEFINE = re.compile(r"^\s*#\s*define\s+CUDNN_(MAJOR|MINOR|PATCHLEVEL)\s+(\d+)", re.M)
 _SONAME = re.compile(r"libcudnn\.so\.(\d+)(?:\.(\d+)\.(\d+))?$")
@@ -117,7 +118,12 @@ def _install(
 
 
 def find_cudnn(host: Host, site_packages: list[str] | None = None) -> list[CudnnInstall]:
-    """Every cuDNN found, one entry per location, in the order above."""
+    """Every cuDNN found, one entry per location, in the order above.
+
+    ``site_packages`` defaults to the target interpreter's (:func:`python_env`).
+    """
+    if site_packages is None:
+        site_packages = [str(p) for p in python_env(host).get("site_packages") or []]
     found: list[CudnnInstall] = []
     seen: set[str] = set()
 

@@ -37,3 +37,22 @@ def test_live_no_gpu_with_cuda_13_toolkit() -> None:
     assert report.verdict() == "fail" and report.exit_code() == 1
     failing = [c.id for c in report.checks if c.status in ("fail", "error")]
     assert failing == ["hardware.gpu"]
+
+
+@pytest.mark.parametrize("frameworks", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_recorded_snapshot_replays_the_same_diagnosis(tmp_path: Path, frameworks: bool) -> None:
+    """Run the doctor through a recording host, then on the snapshot it wrote: same verdicts."""
+    from gputk.services.recording import RecordingHost
+    from gputk.services.redact import Redactor, gpu_environment
+    from gputk.snapshot import SnapshotHost, SnapshotWriter
+
+    writer = SnapshotWriter(tmp_path / "snap")
+    writer.set_env(gpu_environment(LiveHost().env))  # as `gputk report` does
+    writer.set_platform(**LiveHost().uname())
+    live = diagnose(RecordingHost(LiveHost(), writer, Redactor(enabled=False)), frameworks=frameworks)
+    writer.write_manifest()
+    replay = diagnose(SnapshotHost(writer.directory), frameworks=frameworks)
+    assert [(c.id, c.status, c.blocked_by) for c in replay.checks] == [
+        (c.id, c.status, c.blocked_by) for c in live.checks
+    ]
+    assert [c.summary for c in replay.checks] == [c.summary for c in live.checks]
