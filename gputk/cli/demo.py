@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -187,17 +187,11 @@ class _EpochProgress:
     """Loss and accuracy per epoch on stderr: a progress bar on a terminal, ~10 lines otherwise."""
 
     def __init__(self) -> None:
-        from gputk import ui
-
-        self._bar: Any = ui.progress_bar("training") if hasattr(ui, "progress_bar") else None
         self._tty = sys.stderr.isatty()
 
     def __call__(self, epoch: int, epochs: int, loss: float, acc: float) -> None:
         from gputk import ui
 
-        if self._bar is not None:
-            self._bar.update(epoch, epochs, f"loss {loss:.4f} acc {acc:.3f}")
-            return
         line = f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {loss:.4f}  accuracy {acc:.3f}"
         if self._tty:
             done = int(30 * epoch / epochs)
@@ -207,9 +201,7 @@ class _EpochProgress:
             ui.note(line)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        elif self._tty:
+        if self._tty:
             sys.stderr.write("\n")
 
 

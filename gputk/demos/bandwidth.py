@@ -28,7 +28,7 @@ def cpu_copy(nbytes: int, repeats: int) -> dict[str, float]:
     n = max(1, nbytes // 8)
     src, _, dst = va.make_inputs(n)
     memcpy = time_cpu(lambda: np.copyto(dst, src), repeats)
-    parallel = time_cpu(lambda: va.copy_cpu(src, dst), repeats)
+    parallel = time_cpu(lambda: va.copy_into(src, dst), repeats)
     return {
         "memcpy_GBps": _gbps(2 * n * 8, memcpy.min_ms),
         "parallel_copy_GBps": _gbps(2 * n * 8, parallel.min_ms),

@@ -6,13 +6,16 @@ memory-copy bandwidth: it allocates ``c`` afresh (page faults on first touch)
 and a normal store first reads the line it overwrites (write-allocate: 4 x n
 bytes of traffic for 3 counted). The numba kernel writes into an output that is
 already allocated and touched by the same threads (first touch places the pages
-on their NUMA node), splits the range into one contiguous chunk per task, and
+on their NUMA node), splits the range into contiguous chunks handed to the
+threads one at a time (8 per thread: a thread slowed by a neighbour takes
+fewer), and
 uses non-temporal (streaming) stores, which write whole lines without reading
 them first; an ``sfence`` ends each chunk, since streaming stores are weakly
 ordered.
 
-The GPU kernels live in functions that import numba.cuda / cupy when called,
-never at module import (gputk.demos.gpucheck decides first that it is safe).
+The numba-cuda kernel lives in gputk.demos.cuda_kernels and CuPy is imported
+inside the GPU backend functions, never at module import (gputk.demos.gpucheck
+decides first, in a child interpreter, that it is safe).
 """
 
 from __future__ import annotations
@@ -77,8 +80,8 @@ def _chunk(k: int, chunks: int, n: int) -> tuple[int, int]:  # pragma: no cover 
 # No cache=True: the fence intrinsic is a dynamic global numba cannot cache.
 @njit(parallel=True)
 def add_cpu(a: Any, b: Any, c: Any) -> None:  # pragma: no cover - compiled
-    """c[:] = a + b, one contiguous chunk per thread, streaming stores."""
-    chunks = numba.get_num_threads()
+    """c[:] = a + b in contiguous chunks (8 per thread, handed out one at a time), streaming stores."""
+    chunks = numba.get_num_threads() * 8
     for k in prange(chunks):
         lo, hi = _chunk(k, chunks, c.size)
         for i in range(lo, hi):
@@ -100,7 +103,9 @@ STREAMING_BYTES = 32 * 2**20
 def add_into(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
     """The CPU backend: ``c[:] = a + b``, streaming stores for large arrays only."""
     if traffic_bytes(c.size, c.itemsize) >= STREAMING_BYTES:
-        add_cpu(a, b, c)
+        # Chunks handed out one at a time: a thread slowed by a busy neighbour takes fewer.
+        with numba.parallel_chunksize(1):
+            add_cpu(a, b, c)
     else:
         add_cpu_cached(a, b, c)
 
@@ -116,13 +121,19 @@ def fill_inputs(a: Any, b: Any, c: Any) -> None:  # pragma: no cover - compiled
 
 @njit(parallel=True)
 def copy_cpu(src: Any, dst: Any) -> None:  # pragma: no cover - compiled
-    """dst[:] = src with streaming stores: the parallel memory-copy ceiling."""
-    chunks = numba.get_num_threads()
+    """dst[:] = src with streaming stores, chunked like add_cpu: the parallel memory-copy ceiling."""
+    chunks = numba.get_num_threads() * 8
     for k in prange(chunks):
         lo, hi = _chunk(k, chunks, dst.size)
         for i in range(lo, hi):
             _store_nt(dst, i, src[i])
         _sfence()
+
+
+def copy_into(src: np.ndarray, dst: np.ndarray) -> None:
+    """``dst[:] = src`` in parallel with streaming stores (the CPU copy ceiling)."""
+    with numba.parallel_chunksize(1):
+        copy_cpu(src, dst)
 
 
 def make_inputs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

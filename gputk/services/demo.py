@@ -39,7 +39,8 @@ def resolve_device(
     status = (status_fn or _live_status)()
     reasons = [status.why_not(n) for n in needs]
     if None in reasons:
-        return "gpu", status, []
+        sim = ["numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1): kernels run on the host; timings mean nothing"]
+        return "gpu", status, sim if status.simulator else []
     missing = reasons[0]
     if choice == "gpu":
         raise DeviceUnavailableError(f"--device gpu: the GPU cannot be used: {missing}", DOCTOR_HINT)

@@ -24,10 +24,10 @@ def run(quick: bool) -> dict[str, object]:
     n = 10**8
     a, b, c = va.make_inputs(n)
     dst = np.empty_like(a)
-    va.copy_cpu(a, dst)
+    va.copy_into(a, dst)
     contenders: dict[str, Callable[[], object]] = {
         "memcpy (np.copyto, one thread)": lambda: np.copyto(dst, a),
-        "parallel copy (numba, streaming stores)": lambda: va.copy_cpu(a, dst),
+        "parallel copy (numba, streaming stores)": lambda: va.copy_into(a, dst),
         "gputk CPU backend c = a + b": lambda: va.add_into(a, b, c),
         "plain NumPy a + b": lambda: a + b,
     }
