@@ -63,7 +63,17 @@ def bench(
     ] = None,
     json_out: JsonOpt = False,
 ) -> int:
-    """Element-wise add 1e3..1e8 and matmul 256..8192 on CPU and GPU; transfers; crossovers; ceilings."""
+    """Element-wise add 1e3..1e8 and matmul 256..8192 on CPU and GPU; transfers; crossovers; ceilings.
+
+    Each figure is shown as a fraction of a ceiling measured in the same run (memory copy, peak matmul).
+
+    Examples:
+
+    \b
+        gputk bench --quick
+        gputk bench -o bench.png
+        gputk bench --quick --json > bench.json
+    """
     from gputk import ui
     from gputk.services.bench import run_bench
 

@@ -120,7 +120,14 @@ def vector_add(
     repeats: RepeatsOpt = 10,
     json_out: JsonOpt = False,
 ) -> int:
-    """c = a + b: numba parallel kernel (CPU) or numba-cuda kernel and CuPy (GPU); GB/s with and without transfers."""
+    """c = a + b: numba parallel kernel (CPU) or numba-cuda kernel and CuPy (GPU); GB/s with and without transfers.
+
+    Examples:
+
+    \b
+        gputk demo vector-add
+        gputk demo vector-add --size 100000000 --device cpu --json
+    """
     from gputk.services import demo as svc
 
     return _render(svc.vector_add(size, _device(device), repeats), json_out)
@@ -140,7 +147,15 @@ def mandelbrot(
     repeats: RepeatsOpt = 10,
     json_out: JsonOpt = False,
 ) -> int:
-    """Escape counts over x in [-2, 1], y in [-1, 1]: numba CPU (rows in parallel) or numba-cuda."""
+    """Escape counts over x in [-2, 1], y in [-1, 1]: numba CPU (rows in parallel) or numba-cuda.
+
+    Examples:
+
+    \b
+        gputk demo mandelbrot -o mandelbrot.png
+        gputk demo mandelbrot --device cpu --compare
+        gputk demo mandelbrot --width 3840 --height 2160 --iters 200 --device gpu
+    """
     from gputk.services import demo as svc
 
     result = svc.mandelbrot(width, height, iters, _device(device), repeats, output, compare)
@@ -155,7 +170,14 @@ def matmul(
     repeats: RepeatsOpt = 3,
     json_out: JsonOpt = False,
 ) -> int:
-    """C = A @ B with NumPy (CPU) or CuPy/cuBLAS (GPU); TFLOP/s; error against float64 on a sample."""
+    """C = A @ B with NumPy (CPU) or CuPy/cuBLAS (GPU); TFLOP/s; error against float64 on a sample.
+
+    Examples:
+
+    \b
+        gputk demo matmul
+        gputk demo matmul --size 8192 --dtype float16 --device gpu
+    """
     from gputk.services import demo as svc
 
     return _render(svc.matmul(size, dtype.value, _device(device), repeats), json_out)
@@ -171,7 +193,14 @@ def nn(
     device: DeviceOpt = DeviceName.auto,
     json_out: JsonOpt = False,
 ) -> int:
-    """A two-layer network from scratch (NumPy or CuPy): loss and accuracy per epoch, decision boundary PNG."""
+    """A two-layer network from scratch (NumPy or CuPy): loss and accuracy per epoch, decision boundary PNG.
+
+    Examples:
+
+    \b
+        gputk demo nn -o boundary.png
+        gputk demo nn --epochs 2000 --hidden 32 --device cpu --json
+    """
     from gputk.services import demo as svc
 
     progress = None if json_out else _EpochProgress()
