@@ -134,6 +134,7 @@ def driver_compat(ctx: Context) -> Outcome:
         return passed(
             f"driver {drv} supports CUDA {dcuda}; no toolkit or framework build to compare", *evidence
         )
+    p = ctx.platform()
     too_old: list[tuple[str, str]] = []
     mvc: list[tuple[str, str]] = []
     ok: list[tuple[str, str]] = []
@@ -141,10 +142,9 @@ def driver_compat(ctx: Context) -> Outcome:
         c = compat.runtime_vs_driver(version, drv, dcuda)
         evidence.append(ev(src, f"{what}: CUDA {release_of(version) or version} -> {c.kind}: {c.reason}"))
         (too_old if c.kind == "too-old" else mvc if c.kind == "mvc" else ok).append((what, version))
-    p = ctx.platform()
     if too_old:
         newest = max((v for _, v in too_old), key=compat.vt)
-        need = compat.min_driver(newest) or "a newer driver"
+        need = compat.min_driver(newest, windows=p.wsl) or compat.min_driver(newest) or "a newer driver"
         names = ", ".join(f"{w} (CUDA {release_of(v)})" for w, v in too_old)
         commands = fixes.install_driver(p)
         text = (

@@ -27,6 +27,16 @@ def install_driver(plat: PlatformInfo, branch: str | None = None) -> tuple[str, 
     CUDA repository ``cuda-drivers``; openSUSE: ``cuda-drivers`` too; Arch: ``nvidia``;
     anything else: the .run installer with ``--dkms`` (docs.nvidia.com/datacenter/tesla/driver-installation-guide).
     """
+    if plat.wsl:
+        # F10: a Linux driver inside WSL breaks the Windows-injected libcuda; drivers live on Windows.
+        return (
+            "# WSL2: update the NVIDIA driver on Windows (nvidia.com/drivers), never inside WSL",
+            "wsl --shutdown  # in Windows PowerShell, then reopen the WSL terminal",
+        )
+    if plat.container:
+        return (
+            "# inside a container: the driver is the host's; upgrade it on the host, then restart the container",
+        )
     pm = plat.package_manager
     if pm == "apt":
         if plat.distro_id == "ubuntu":

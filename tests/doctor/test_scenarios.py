@@ -440,3 +440,14 @@ def test_leftover_library_file_is_no_mismatch_when_nvml_works(snap: SnapshotWrit
     m = HEALTHY.but(extra_files={"/usr/lib64/libnvidia-ml.so.535.104.05": "x"}, user_space="550.54.14")
     report = run(snap, m, frameworks=False)
     assert report.get("driver.nvml").status == "pass"
+
+
+def test_f3_on_wsl2_the_fix_is_the_windows_driver(snap: SnapshotWriter) -> None:
+    torch = torch_ok(gpu_count=0, gpus=[], op_ok=None)
+    m = HEALTHY.but(
+        wsl=True, module_loaded="516.01", cuda_driver="11.7", toolkits=(), frameworks={"torch": torch}
+    )
+    _report, c = sole_failure(snap, m, "cuda.driver-compat")
+    assert "Upgrade the driver to >= 551.61" in c.fix.text  # the Windows column of the table
+    assert c.fix.commands[0].startswith("# WSL2: update the NVIDIA driver on Windows")
+    assert not any("apt-get" in cmd for cmd in c.fix.commands)
