@@ -132,7 +132,8 @@ def train(
         for k in p:
             p[k] -= lr * grads[k]
         loss_f = float(loss)
-        acc = float(xp.mean((forward(xp, p, x)[2] >= 0.5) == (y >= 0.5)))
+        correct = (forward(xp, p, x)[2] >= 0.5) == (y >= 0.5)
+        acc = float(correct.astype(xp.float64).mean())
         result.epoch_s.append(time.perf_counter() - t0)
         result.losses.append(loss_f)
         result.accuracies.append(acc)
