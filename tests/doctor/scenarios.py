@@ -88,6 +88,7 @@ class Machine:
     cuda_driver: str = "12.4"
     nvml: str | None = "ok"  # NvmlResult status; None: not captured
     smi: str | None = "ok"  # "ok" | "mismatch" | "no-driver" | "timeout" | "missing" | None: not captured
+    smi_text: str | None = None  # a recorded `nvidia-smi -q -x` to use instead of the generated one
     toolkits: tuple[str, ...] = ("12.4.1",)  # /usr/local/cuda-X.Y.Z
     distro_nvcc: str | None = None  # /usr/bin/nvcc of the distro package, e.g. "11.5.119"
     nvcc_on_path: bool = True
@@ -203,7 +204,7 @@ def _driver(w: SnapshotWriter, m: Machine) -> None:
 def _smi(w: SnapshotWriter, m: Machine) -> None:
     argv = ["nvidia-smi", "-q", "-x"]
     if m.smi == "ok":
-        w.add_command(argv, smi_xml(m))
+        w.add_command(argv, m.smi_text or smi_xml(m))
     elif m.smi == "mismatch":
         w.add_command(
             argv,

@@ -14,6 +14,7 @@ import pytest
 from gputk.doctor.runner import diagnose
 from gputk.models.doctor import CheckResult, DoctorReport
 from gputk.snapshot import SnapshotWriter
+from tests.conftest import FIXTURES
 from tests.doctor.scenarios import HEALTHY, Gpu, Machine, build, tf_ok, torch_ok
 
 DRIVER_CHECKS = ("driver.kernel-module", "driver.nvml", "driver.nvidia-smi")
@@ -451,3 +452,31 @@ def test_f3_on_wsl2_the_fix_is_the_windows_driver(snap: SnapshotWriter) -> None:
     assert "Upgrade the driver to >= 551.61" in c.fix.text  # the Windows column of the table
     assert c.fix.commands[0].startswith("# WSL2: update the NVIDIA driver on Windows")
     assert not any("apt-get" in cmd for cmd in c.fix.commands)
+
+
+def test_healthy_from_a_recorded_nvidia_smi_log_without_nvml(snap: SnapshotWriter) -> None:
+    """The snapshot holds no NVML probe: a real `nvidia-smi -q -x` log and sysfs are enough."""
+    xml = (FIXTURES / "nvidia-smi-xml" / "rtx-a5000-v13-trimmed.xml").read_text(encoding="utf-8")
+    gpu = Gpu(
+        name="NVIDIA RTX A5000",
+        device_id="2231",
+        cc="8.6",
+        bus="0000:81:00.0",
+        uuid="GPU-12345678-aaaa-bbbb-cccc-0123456789ab",
+    )
+    m = HEALTHY.but(
+        gpus=(gpu,),
+        module_loaded="590.44.01",
+        user_space="590.44.01",
+        cuda_driver="13.1",
+        nvml=None,
+        smi_text=xml,
+        toolkits=("13.0.2",),
+        frameworks={},
+        pip_wheels={},
+    )
+    report = run(snap, m)
+    assert report.verdict() == "ok", [(c.id, c.summary) for c in report.checks if c.status != "pass"]
+    assert report.get("driver.nvml").summary.startswith("NVML not captured in the snapshot; nvidia-smi")
+    assert report.get("cuda.driver-compat").summary == "driver 590.44.01 (CUDA 13.1) runs toolkit 13.0"
+    assert report.get("cuda.arch").summary.startswith("NVIDIA RTX A5000 (sm_86): supported")
