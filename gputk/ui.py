@@ -9,6 +9,7 @@ when ``NO_COLOR`` is set (Rich honours both).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -21,13 +22,24 @@ from gputk import __version__
 SCHEMA_VERSION = 1
 
 
+def _width(stream: object) -> int | None:
+    """Terminals use their own width; piped output gets a wide fixed one so tables do not fold."""
+    isatty = getattr(stream, "isatty", None)
+    if (callable(isatty) and isatty()) or os.environ.get("COLUMNS"):
+        return None
+    return PIPED_WIDTH
+
+
+PIPED_WIDTH = 160
+
+
 def out() -> Console:
     """A console on the current stdout (made per call so tests' capture works)."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=_width(sys.stdout))
 
 
 def err() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
 def envelope(command: str, data: dict[str, Any]) -> dict[str, Any]:
