@@ -127,10 +127,10 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("gputk.probes.cuda", "active_nvcc"),
     ("gputk.probes.cuda", "pip_cuda_wheels"),
     ("gputk.probes.cudnn", "find_cudnn"),
-    ("gputk.probes.driver", "kernel_module"),
-    ("gputk.probes.platform", "platform_facts"),
+    ("gputk.probes.driver", "kernel_driver_state"),
+    ("gputk.probes.platform", "platform_info"),
 )
-FRAMEWORK_PROBES: tuple[tuple[str, str], ...] = (("gputk.probes.frameworks", "probe_all"),)
+FRAMEWORK_PROBES: tuple[tuple[str, str], ...] = (("gputk.probes.frameworks", "probe_frameworks"),)
 
 Progress = Callable[[int, int, str], None]
 
@@ -266,7 +266,7 @@ def _probe_step(host: RecordingHost, mod_name: str, fn_name: str) -> Callable[[]
             mod = importlib.import_module(mod_name)
         except ModuleNotFoundError:
             return None
-        fn = getattr(mod, fn_name, None)
-        return fn(host) if callable(fn) else None
+        fn = getattr(mod, fn_name)  # a renamed probe must fail loudly (report warnings), not vanish
+        return fn(host)
 
     return step

@@ -115,3 +115,31 @@ def test_gpu_environment_keeps_gpu_variables_and_drops_secrets() -> None:
         "PATH": "/usr/bin",
         "TF_FORCE_GPU_ALLOW_GROWTH": "true",
     }
+
+
+def test_every_probe_the_report_runs_exists() -> None:
+    import importlib
+
+    from gputk.services.report import FRAMEWORK_PROBES, PROBES
+
+    for mod_name, fn_name in PROBES + FRAMEWORK_PROBES:
+        assert callable(getattr(importlib.import_module(mod_name), fn_name)), (mod_name, fn_name)
+
+
+@pytest.mark.live
+def test_doctor_and_detect_on_a_report_of_this_machine_match_the_live_run(tmp_path: Path) -> None:
+    from gputk.doctor.runner import diagnose
+    from gputk.services.detect import detect
+
+    result = capture(tmp_path / "me.tar.gz", redact=True, frameworks=False)
+    snap = open_snapshot(result.path)
+    live_report = diagnose(LiveHost(), frameworks=False)
+    snap_report = diagnose(snap, frameworks=False)
+    assert [(c.id, c.status, c.blocked_by) for c in snap_report.checks] == [
+        (c.id, c.status, c.blocked_by) for c in live_report.checks
+    ]
+    live_gpus = detect(LiveHost()).gpus
+    snap_gpus = detect(snap).gpus
+    assert [(g.pci_bus_id, g.name, g.vendor) for g in snap_gpus] == [
+        (g.pci_bus_id, g.name, g.vendor) for g in live_gpus
+    ]
