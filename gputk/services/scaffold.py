@@ -195,12 +195,12 @@ def render_tree(
 
     def walk(node: Traversable, rel: tuple[str, ...], out_rel: tuple[str, ...]) -> None:
         for child in sorted(node.iterdir(), key=lambda c: c.name):
-            out_name = _render_name(env, child.name, context)
             if child.is_dir():
-                walk(child, (*rel, child.name), (*out_rel, out_name))
+                walk(child, (*rel, child.name), (*out_rel, _render_name(env, child.name, context)))
             elif child.name.endswith(".j2"):
+                out_name = _render_name(env, child.name[: -len(".j2")], context)
                 name = "/".join((*rel, child.name))
-                rendered["/".join((*out_rel, out_name[: -len(".j2")]))] = env.get_template(name).render(context)
+                rendered["/".join((*out_rel, out_name))] = env.get_template(name).render(context)
 
     try:
         walk(template_dir / "files", (), ())
@@ -214,7 +214,7 @@ def render_tree(
 def _render_name(env: Any, name: str, context: dict[str, Any]) -> str:
     """A templated file name; the result must be one plain path component inside the project."""
     out = str(env.from_string(name).render(context)) if "{" in name else name
-    if not out or out in (".", "..", ".j2") or "/" in out or "\\" in out or "\0" in out:
+    if not out or out in (".", "..") or "/" in out or "\\" in out or "\0" in out:
         raise GputkError(f"template file name {name!r} renders to {out!r}, which is not a file name")
     return out
 
