@@ -272,6 +272,55 @@ class LiveHost:
             return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
 
 
+STREAM_INTERRUPT_GRACE_S = 3.0  # a terminal's Ctrl-C reaches the child too; give it time first
+STREAM_INTERRUPT_WAIT_S = 60.0  # then the child may still be saving its state
+
+
+def run_streaming(
+    argv: Sequence[str],
+    cwd: str | os.PathLike[str],
+    env: Mapping[str, str],
+    stderr_path: str | os.PathLike[str],
+    on_line: Callable[[str], None],
+) -> tuple[int, bool]:
+    """Run a long child to its end, handing each stdout line to ``on_line`` as it comes.
+
+    For work that runs for minutes and must show progress while it happens (``gputk train``);
+    :meth:`LiveHost.run` is for commands whose output is read once they end. ``env`` is used as
+    given (build it with :func:`child_environment`); stderr goes to ``stderr_path``. On Ctrl-C the
+    child, which got the terminal's SIGINT too, is given time to finish its own handling (save a
+    checkpoint), then sent SIGINT, then killed. Returns (return code, interrupted).
+    """
+    if run_guard is not None:
+        run_guard(tuple(argv))
+    with open(stderr_path, "wb") as log:
+        proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
+        )
+        interrupted = False
+        assert proc.stdout is not None
+        try:
+            for raw in proc.stdout:
+                on_line(raw.decode("utf-8", "replace"))
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            interrupted = True
+            rc = _stop_streaming_child(proc)
+            for raw in proc.stdout:  # the child's last words
+                on_line(raw.decode("utf-8", "replace"))
+    return rc, interrupted
+
+
+def _stop_streaming_child(proc: subprocess.Popen[bytes]) -> int:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        return proc.wait(timeout=STREAM_INTERRUPT_GRACE_S)
+    proc.send_signal(signal.SIGINT)  # gputk was signalled alone (kill -INT): pass it on
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        return proc.wait(timeout=STREAM_INTERRUPT_WAIT_S)
+    proc.kill()
+    return proc.wait()
+
+
 def _decode(data: bytes | None) -> str:
     return (data or b"").decode("utf-8", errors="replace")
 

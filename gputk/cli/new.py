@@ -43,7 +43,16 @@ def new(
     ] = False,
     json_out: JsonOpt = False,
 ) -> int:
-    """Create a training project: `gputk new cnn cifar10`, `gputk new gan mnist DEST`, `gputk new --list`."""
+    """Create a standalone Keras 3 training project from a template.
+
+    Examples:
+
+    \b
+        gputk new --list
+        gputk new cnn cifar10
+        gputk new cnn catsdogs my-cats --epochs 10 --image-size 128
+        gputk new gan mnist --backend torch --dry-run
+    """
     from gputk import ui
     from gputk.errors import InputError
     from gputk.services import scaffold as svc

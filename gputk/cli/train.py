@@ -97,7 +97,15 @@ def train(
     ] = None,
     json_out: JsonOpt = False,
 ) -> int:
-    """Train a generated project: live epochs, GPU use, and runs/<timestamp>/ with metrics and plots."""
+    """Train a generated project: live epochs, GPU use, and runs/<timestamp>/ with metrics and plots.
+
+    Examples:
+
+    \b
+        gputk train cifar10 --synthetic --epochs 1
+        gputk train my-cats --device gpu
+        gputk train . --json
+    """
     from gputk import ui
     from gputk.host import LiveHost
     from gputk.probes.python_env import target_python

@@ -1,9 +1,9 @@
 """The running side of `gputk train`: a training child with streamed progress, and a GPU sampler.
 
-Why subprocess here and not ``Host.run``: ``Host.run`` runs a command to completion and returns its output;
-training runs for minutes to hours and its progress must be shown while it happens, so this module starts
-the child with ``subprocess.Popen`` and reads its stdout line by line. It still follows the host's rules: a
-clean child environment (``gputk.host.child_environment``) and no shell.
+Why ``gputk.host.run_streaming`` and not ``Host.run``: ``Host.run`` runs a command to completion and returns
+its output; training runs for minutes to hours and its progress must be shown while it happens, so the child's
+stdout is read line by line as it comes. It still follows the host's rules: a clean child environment
+(``gputk.host.child_environment``) and no shell.
 
 Protocol: the generated ``train.py --progress json`` prints one JSON object per line on stdout
 (``{"event": "epoch", "epoch": 1, "loss": 0.69, "accuracy": 0.51, "seconds": 4.2, "images_per_sec": 61.0}``);
@@ -17,18 +17,15 @@ device's used memory (all processes), so a GPU shared with other jobs reads high
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gputk.host import run_streaming
 from gputk.models.scaffold import GpuSampleSummary
 
 SAMPLE_INTERVAL_S = 1.0
-INTERRUPT_GRACE_S = 3.0  # a terminal's Ctrl-C reaches the child too; give it time before forwarding
-INTERRUPT_WAIT_S = 60.0  # the child saves metrics and its checkpoint on the way out
 
 
 def parse_event(line: str) -> dict[str, Any] | None:
@@ -118,38 +115,11 @@ def run_child(
 ) -> tuple[int, bool]:
     """Run the training child to the end; returns (return code, interrupted by Ctrl-C)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
-        )
-        interrupted = False
-        try:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                event = parse_event(raw.decode("utf-8", "replace"))
-                if event is not None:
-                    on_event(event)
-            rc = proc.wait()
-        except KeyboardInterrupt:
-            interrupted = True
-            rc = _stop_child(proc)
-            if proc.stdout is not None:  # the child's last words: the "interrupted" event
-                for raw in proc.stdout:
-                    event = parse_event(raw.decode("utf-8", "replace"))
-                    if event is not None:
-                        on_event(event)
+
+    def on_line(line: str) -> None:
+        event = parse_event(line)
+        if event is not None:
+            on_event(event)
+
+    rc, interrupted = run_streaming(argv, cwd, env, log_path, on_line)
     return rc, interrupted or rc == 130
-
-
-def _stop_child(proc: subprocess.Popen[bytes]) -> int:
-    """Let the child finish its own Ctrl-C handling (it keeps the last checkpoint), then insist."""
-    try:
-        return proc.wait(timeout=INTERRUPT_GRACE_S)
-    except subprocess.TimeoutExpired:
-        pass
-    proc.send_signal(signal.SIGINT)  # gputk was signalled alone (kill -INT): pass it on
-    try:
-        return proc.wait(timeout=INTERRUPT_WAIT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()

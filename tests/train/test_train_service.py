@@ -145,7 +145,9 @@ def test_failed_child_shows_log_tail(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_ctrl_c_forwards_and_keeps_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """gputk alone gets SIGINT (raised here from the first epoch event): it passes it on and waits."""
-    monkeypatch.setattr(train_monitor, "INTERRUPT_GRACE_S", 0.2)
+    import gputk.host
+
+    monkeypatch.setattr(gputk.host, "STREAM_INTERRUPT_GRACE_S", 0.2)
     proj = make_project(tmp_path, mode="hang")
     seen: list[str] = []
 
