@@ -12,9 +12,11 @@ Shell equivalent: ``python3 -c 'import sys, site; print(sys.prefix, site.getsite
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
 import sys
+import weakref
 from typing import Any
 
 from gputk.host import Host
@@ -67,8 +69,20 @@ def target_python(host: Host) -> str:
     return sys.executable
 
 
+# One answer per host: toolkit, cuDNN, wheel and framework probes all ask, and each live
+# answer costs a child interpreter (~0.1 s, more behind a pyenv shim).
+_CACHE: weakref.WeakKeyDictionary[Host, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def python_env(host: Host, timeout: float = 20.0) -> dict[str, Any]:
-    """Facts about the target interpreter; ``{"status": "unavailable", ...}`` when it cannot run."""
+    """Facts about the target interpreter; ``{"status": "unavailable", ...}`` when it cannot run.
+
+    Asked once per host object; later calls get the same answer.
+    """
+    try:
+        return _CACHE[host]
+    except (KeyError, TypeError):
+        pass
 
     def live() -> dict[str, Any]:
         exe = target_python(host)
@@ -82,4 +96,7 @@ def python_env(host: Host, timeout: float = 20.0) -> dict[str, Any]:
         return data if isinstance(data, dict) else {"status": "error", "executable": exe}
 
     result = host.python_probe(PROBE_NAME, live)
-    return result if result is not None else {"status": "not-captured"}
+    answer = result if result is not None else {"status": "not-captured"}
+    with contextlib.suppress(TypeError):
+        _CACHE[host] = answer
+    return answer
