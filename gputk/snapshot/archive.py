@@ -211,11 +211,10 @@ def _number(field: bytes) -> int:
 def _parse_header(buf: bytes) -> tuple[bytes, str, str, int]:
     """(type flag, name, link target, size) of a ustar/GNU header block; checksum verified."""
     stored = _number(buf[148:156])
-    unsigned = sum(buf[:148]) + 8 * 32 + sum(buf[156:])
-    signed = sum(b - 256 if b > 127 else b for b in buf[:148]) + 8 * 32 + sum(
-        b - 256 if b > 127 else b for b in buf[156:]
-    )
-    if stored not in (unsigned, signed):
+    unsigned = sum(buf) - sum(buf[148:156]) + 8 * 32
+    if stored != unsigned and stored != unsigned - 256 * sum(1 for b in buf if b > 127) + 256 * sum(
+        1 for b in buf[148:156] if b > 127
+    ):
         raise _Damaged("bad header checksum: not a tar archive, or corrupt")
     name = buf[0:100].split(b"\0", 1)[0]
     if buf[257:263] == b"ustar\0":  # POSIX ustar: a prefix field extends the name
