@@ -27,9 +27,10 @@ GUARDED_TOOLS = {
 SYSTEM_DIRS = ("/usr/", "/bin/", "/sbin/", "/opt/", "/snap/")
 
 
-def _is_real_tool(exe: str) -> bool:
+def _is_real_tool(argv: Sequence[str]) -> bool:
     import shutil
 
+    exe = argv[0]
     name = os.path.basename(exe)
     resolved = exe if os.sep in exe else shutil.which(exe)
     if resolved is None:
@@ -37,8 +38,12 @@ def _is_real_tool(exe: str) -> bool:
     resolved = os.path.realpath(resolved)
     if name in GUARDED_TOOLS:
         return resolved.startswith(SYSTEM_DIRS)
-    # a child interpreter asked about this machine's Python environment (frameworks, site-packages)
-    return name.startswith("python") and resolved.startswith(SYSTEM_DIRS + (os.path.realpath(sys.prefix),))
+    # a child interpreter asked about this machine: its Python environment and frameworks (`python -c`
+    # probes) or its GPU (`python -m gputk.demos.gpucheck`); running a training script is not a probe
+    if tuple(argv[1:2]) != ("-c",) and tuple(argv[1:3]) != ("-m", "gputk.demos.gpucheck"):
+        return False
+    interpreters = (*SYSTEM_DIRS, os.path.realpath(sys.base_prefix) + os.sep)
+    return name.startswith("python") and resolved.startswith(interpreters)
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +55,7 @@ def _no_accidental_machine_sources(request: pytest.FixtureRequest, monkeypatch: 
     allowed = request.node.get_closest_marker("gpu") or request.node.get_closest_marker("live")
 
     def guard(argv: Sequence[str]) -> None:
-        if not allowed and _is_real_tool(argv[0]):
+        if not allowed and _is_real_tool(argv):
             pytest.fail(f"test ran the real {argv[0]!r}; use a SnapshotHost or a fake on PATH, or mark it 'live'/'gpu'")
 
     if not allowed:
