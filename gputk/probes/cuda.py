@@ -23,8 +23,9 @@ import json
 import posixpath
 import re
 
+from gputk.compat.version import Version
 from gputk.host import Host
-from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit, ToolkitKind, version_tuple
+from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit, ToolkitKind
 from gputk.parsers.nvcc import parse_nvcc_version
 from gputk.probes.python_env import python_env
 
@@ -46,7 +47,7 @@ def parse_version_json(text: str) -> str | None:
         return None
     cuda = data.get("cuda") if isinstance(data, dict) else None
     version = cuda.get("version") if isinstance(cuda, dict) else None
-    return version if isinstance(version, str) and version_tuple(version) else None
+    return version if isinstance(version, str) and Version.parse(version, strict=True) else None
 
 
 def parse_version_txt(text: str) -> str | None:
