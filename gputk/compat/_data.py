@@ -11,7 +11,9 @@ from typing import Any
 @lru_cache(maxsize=8)
 def load(name: str) -> dict[str, Any]:
     """``load("cuda")`` -> the parsed ``data/cuda.json``."""
-    text = resources.files("gputk.compat").joinpath("data").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("gputk.compat").joinpath("data").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    )
     data: dict[str, Any] = json.loads(text)
     return data
 

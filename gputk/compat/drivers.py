@@ -56,8 +56,13 @@ def find_driver_version(
     from ``/proc/driver/nvidia/version``); ``user_space``: versions from library file names,
     used only when exactly one is on disk.
     """
-    given = {"nvml": nvml, "nvidia_smi": nvidia_smi, "sys_module": sys_module,
-             "proc_version": proc_version, "modinfo": modinfo}
+    given = {
+        "nvml": nvml,
+        "nvidia_smi": nvidia_smi,
+        "sys_module": sys_module,
+        "proc_version": proc_version,
+        "modinfo": modinfo,
+    }
     libs = {v for v in (Version.parse(u, strict=True) for u in user_space) if v is not None}
     for key, label in DRIVER_EVIDENCE:
         if key == "user_space":
@@ -132,7 +137,9 @@ def driver_limit(cc: object) -> DriverLimit | None:
     if gen.last_driver_branch is not None:
         b = next((x for x in branches() if x.branch == gen.last_driver_branch), None)
         newest_driver_cuda = Version((b.max_cuda_major,)) if b else None
-    return DriverLimit(gen, gen.last_driver_branch, newest_driver_cuda, cuda.newest_cuda_for(cc), gen.open_module)
+    return DriverLimit(
+        gen, gen.last_driver_branch, newest_driver_cuda, cuda.newest_cuda_for(cc), gen.open_module
+    )
 
 
 def module_fits(cc: object, flavour: str) -> bool | None:

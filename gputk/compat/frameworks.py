@@ -116,7 +116,11 @@ def _tf_rows() -> tuple[TfBuild, ...]:
     out = []
     for r in table("tensorflow")["rows"]:
         for tf in r["tf"]:
-            out.append(TfBuild(tf, Version.of(r["cuda"]), Version.of(r["cudnn"]), tuple(r.get("arch") or ()), r["source"]))
+            out.append(
+                TfBuild(
+                    tf, Version.of(r["cuda"]), Version.of(r["cudnn"]), tuple(r.get("arch") or ()), r["source"]
+                )
+            )
     return tuple(sorted(out, key=lambda b: Version.of(b.tf), reverse=True))
 
 
@@ -173,7 +177,9 @@ def torch_wheels() -> tuple[TorchWheel, ...]:
         arch = [*v["arch"]]
         if v.get("ptx"):
             arch[-1] = arch[-1] + "+PTX"
-        out.append(TorchWheel(v["tag"], Version.of(v["cuda"]), tuple(arch), v["source"], newest.get(v["tag"])))
+        out.append(
+            TorchWheel(v["tag"], Version.of(v["cuda"]), tuple(arch), v["source"], newest.get(v["tag"]))
+        )
     return tuple(sorted(out, key=lambda w: w.cuda, reverse=True))
 
 
@@ -249,5 +255,7 @@ def pin_for(framework: str, cc: object, driver: object, driver_cuda: object) -> 
         )
     if framework in ("jax", "cupy", "numba"):
         spec = install_spec(framework, major)
-        return Pin(framework, spec, None, f"the CUDA {major} flavour fits driver {driver or '?'} and CC {cc or '?'}")
+        return Pin(
+            framework, spec, None, f"the CUDA {major} flavour fits driver {driver or '?'} and CC {cc or '?'}"
+        )
     return None

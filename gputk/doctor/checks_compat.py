@@ -45,11 +45,13 @@ def limited_gpus(ctx: Context) -> list[tuple[GpuView, drv_compat.DriverLimit]]:
 
 def no_driver_for(ctx: Context, need: object) -> list[tuple[GpuView, drv_compat.DriverLimit]]:
     """The GPUs for which no driver at or above ``need`` exists (their last branch is older)."""
-    v = Version.parse(need)
+    v = need.version if isinstance(need, cuda_compat.MinDriver) else Version.parse(str(need))
     return [(g, lim) for g, lim in limited_gpus(ctx) if v is not None and not lim.allows(v)]
 
 
-def pins_text(ctx: Context, frameworks: tuple[str, ...] = ("torch", "tensorflow", "jax", "cupy")) -> list[str]:
+def pins_text(
+    ctx: Context, frameworks: tuple[str, ...] = ("torch", "tensorflow", "jax", "cupy")
+) -> list[str]:
     """``torch==2.14.* (--index-url .../cu126)`` etc.: the newest builds that fit every GPU here."""
     gpus = _gpus_with_cc(ctx)
     cc = min((Version.of(g.cc) for g in gpus if g.cc), default=None)
@@ -118,8 +120,12 @@ def gpu_support(ctx: Context) -> Outcome:
     branch = drv_compat.branch_info(drv) if drv else None
     if branch is not None:
         ended = " (past its end of life)" if drv_compat.branch_ended(drv, drv_compat.as_of()) else ""
-        evidence.append(ev("driver branches (gputk/compat/data/generations.json)",
-                           f"R{branch.branch}: {branch.designation}, end of life {branch.eol}{ended}"))
+        evidence.append(
+            ev(
+                "driver branches (gputk/compat/data/generations.json)",
+                f"R{branch.branch}: {branch.designation}, end of life {branch.eol}{ended}",
+            )
+        )
     if problems:
         return failed("; ".join(problems), evidence, fix)
     names = ", ".join(f"{g.name} ({_gen_name(g)})" for g in gpus)
@@ -181,7 +187,9 @@ def module_flavour(ctx: Context) -> Outcome:
     evidence += [ev(f"GPU {g.index} ({g.source})", f"{g.name}: {_gen_name(g)}") for g in gpus]
     wrong = [g for g in gpus if drv_compat.module_fits(g.cc, flavour) is False]
     if not wrong:
-        return passed(f"the {flavour} kernel module drives {', '.join(_gen_name(g) for g in gpus)}", *evidence)
+        return passed(
+            f"the {flavour} kernel module drives {', '.join(_gen_name(g) for g in gpus)}", *evidence
+        )
     drv = ctx.driver_version()[0]
     branch = str(Version.of(drv).major) if drv else None
     if flavour == "open":
@@ -194,12 +202,18 @@ def module_flavour(ctx: Context) -> Outcome:
         if newer:
             summary += f"; {newer[0].name} needs the open module, so these GPUs cannot share one driver"
         lim = drv_compat.driver_limit(wrong[0].cc)
-        keep = str(lim.last_branch) if lim and lim.last_branch and branch and int(branch) > lim.last_branch else branch
+        keep = (
+            str(lim.last_branch)
+            if lim and lim.last_branch and branch and int(branch) > lim.last_branch
+            else branch
+        )
         return failed(
             summary,
             evidence,
-            Fix(f"Install the proprietary flavour of the driver (branch {keep or 'yours'}).",
-                _flavour_fix(ctx.platform(), "proprietary", keep)),
+            Fix(
+                f"Install the proprietary flavour of the driver (branch {keep or 'yours'}).",
+                _flavour_fix(ctx.platform(), "proprietary", keep),
+            ),
         )
     summary = f"the proprietary kernel module is loaded, but {wrong[0].name} ({_gen_name(wrong[0])}) needs the open module"
     return failed(
@@ -234,22 +248,47 @@ def build_fit(name: str, r: dict[str, Any], ctx: Context) -> Outcome | None:
         row = fw_compat.tf_build(version)
         if row is None:
             return None
-        evidence.append(ev("tested build (gputk/compat/data/frameworks.json)",
-                           f"TensorFlow {row.tf}: CUDA {row.cuda}, cuDNN {row.cudnn}"
-                           + (f", {' '.join(row.arch)}" if row.arch else "")))
-        built_cudnn = _cudnn_text(r.get("cudnn_build")) or str(row.cudnn)
+        evidence.append(
+            ev(
+                "tested build (gputk/compat/data/frameworks.json)",
+                f"TensorFlow {row.tf}: CUDA {row.cuda}, cuDNN {row.cudnn}"
+                + (f", {' '.join(row.arch)}" if row.arch else ""),
+            )
+        )
+        probed = Version.parse(_cudnn_text(r.get("cudnn_build")))
+        # TensorFlow's build info often names the major only ("9"): the tested table says the minor
+        built_cudnn = (
+            str(probed)
+            if probed and (len(probed.parts) > 1 or probed.major != row.cudnn.major)
+            else str(row.cudnn)
+        )
         loaded = _cudnn_text(r.get("cudnn_loaded"))
         if loaded and fw_compat.cudnn_fits(built_cudnn, loaded) is False:
             where = f" from {r['cudnn_loaded_path']}" if r.get("cudnn_loaded_path") else ""
-            problems.append(f"TensorFlow {version} needs cuDNN {built_cudnn} (same major, >= minor) but loads "
-                            f"cuDNN {loaded}{where}")
+            problems.append(
+                f"TensorFlow {version} needs cuDNN {built_cudnn} (same major, >= minor) but loads "
+                f"cuDNN {loaded}{where}"
+            )
+        cudnn_fix = None
+        if problems:
+            where = str(r.get("cudnn_loaded_path") or "")
+            spec = f"nvidia-cudnn-cu{row.cuda.major}>={built_cudnn}"
+            cudnn_fix = Fix(
+                f"Make TensorFlow load cuDNN >= {built_cudnn} (major {Version.of(built_cudnn).major}): "
+                + (f"take {where.rsplit('/', 1)[0]} off LD_LIBRARY_PATH, or " if where else "")
+                + f"install {spec}.",
+                (fixes.pip_install(p, spec),),
+            )
         archs = [str(a) for a in r.get("arch_list") or []] or list(row.arch)
         for g in gpus:
             if fw_compat.arch_covers(g.cc, archs) is False:
-                problems.append(f"TensorFlow {version} has no kernels for {g.name} (sm_{(g.cc or '').replace('.', '')}; "
-                                f"built for {' '.join(archs)})")
+                problems.append(
+                    f"TensorFlow {version} has no kernels for {g.name} (sm_{(g.cc or '').replace('.', '')}; "
+                    f"built for {' '.join(archs)})"
+                )
         if problems:
-            return failed("; ".join(problems), evidence, _pin_fix(ctx, p, "tensorflow", problems))
+            fix = cudnn_fix if cudnn_fix and len(problems) == 1 else _pin_fix(ctx, p, "tensorflow", problems)
+            return failed("; ".join(problems), evidence, fix)
         return None
     if name in ("jax", "cupy", "numba"):
         major = r.get("cuda_major_build")
@@ -257,11 +296,15 @@ def build_fit(name: str, r: dict[str, Any], ctx: Context) -> Outcome | None:
             return None
         for g in gpus:
             if major >= 13 and cuda_compat.can_target(g.cc, f"{major}.0") is False:
-                problems.append(f"{name} {version} is the CUDA {major} build; CUDA {major} has no code for "
-                                f"{g.name} ({_gen_name(g)})")
+                problems.append(
+                    f"{name} {version} is the CUDA {major} build; CUDA {major} has no code for "
+                    f"{g.name} ({_gen_name(g)})"
+                )
         floor = cuda_compat.mvc_floor(major)
         if drv and floor is not None and Version.of(drv) < floor:
-            problems.append(f"{name} {version} is the CUDA {major} build; it needs driver >= {floor}, this is {drv}")
+            problems.append(
+                f"{name} {version} is the CUDA {major} build; it needs driver >= {floor}, this is {drv}"
+            )
         if problems:
             return failed("; ".join(problems), evidence, _pin_fix(ctx, p, name, problems))
     return None
@@ -270,6 +313,9 @@ def build_fit(name: str, r: dict[str, Any], ctx: Context) -> Outcome | None:
 def _pin_fix(ctx: Context, p: PlatformInfo, name: str, problems: list[str]) -> Fix:
     cmds = pin_commands(p, ctx, (name,))
     what = pins_text(ctx, (name,))
-    text = f"Install {what[0]}: the newest build that fits this GPU and driver." if what else (
-        "No build in gputk's table fits this GPU; build from source for its architecture.")
+    text = (
+        f"Install {what[0]}: the newest build that fits this GPU and driver."
+        if what
+        else ("No build in gputk's table fits this GPU; build from source for its architecture.")
+    )
     return Fix(text, cmds)

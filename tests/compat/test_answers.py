@@ -24,7 +24,9 @@ def test_version_parses_what_tools_print(text: str, parts: tuple[int, ...], show
 
 
 def test_version_order_ignores_trailing_zeros_and_strict_mode_refuses_text() -> None:
-    assert Version.of("12.4") == Version.of("12.4.0") and hash(Version.of("12.4")) == hash(Version.of("12.4.0"))
+    assert Version.of("12.4") == Version.of("12.4.0") and hash(Version.of("12.4")) == hash(
+        Version.of("12.4.0")
+    )
     assert Version.of("570.26") < Version.of("570.26.1") < Version.of("570.124.06")
     assert Version.parse("12.4 (local)", strict=True) is None and Version.parse("", strict=False) is None
     assert release_of("12.3.2") == "12.3" and release_of("nope") == ""
@@ -67,7 +69,8 @@ def test_min_driver_windows_and_unknowns() -> None:
 
 
 @pytest.mark.parametrize(
-    ("major", "linux", "windows"), [(11, "450.80.02", "452.39"), (12, "525.60.13", "527.41"), (13, "580", "580")]
+    ("major", "linux", "windows"),
+    [(11, "450.80.02", "452.39"), (12, "525.60.13", "527.41"), (13, "580", "580")],
 )
 def test_mvc_floors(major: int, linux: str, windows: str) -> None:
     assert (str(cuda.mvc_floor(major)), str(cuda.mvc_floor(major, windows=True))) == (linux, windows)
@@ -76,8 +79,14 @@ def test_mvc_floors(major: int, linux: str, windows: str) -> None:
 
 @pytest.mark.parametrize(
     ("driver", "newest"),
-    [("535.104.05", "12.2"), ("550.54.15", "12.4"), ("470.82.01", "11.4"), ("580.95.05", "13.0"),
-     ("610.43.02", "13.3"), ("300.1", None)],
+    [
+        ("535.104.05", "12.2"),
+        ("550.54.15", "12.4"),
+        ("470.82.01", "11.4"),
+        ("580.95.05", "13.0"),
+        ("610.43.02", "13.3"),
+        ("300.1", None),
+    ],
 )
 def test_newest_cuda_a_driver_runs(driver: str, newest: str | None) -> None:
     got = cuda.newest_cuda(driver)
@@ -200,7 +209,9 @@ def test_open_vs_proprietary_module_per_generation() -> None:
 def test_driver_branches_and_end_of_life() -> None:
     assert [b.branch for b in drivers.branches() if "LTSB" in b.designation] == [535, 580, 620]
     assert drivers.branch_ended("535.288.01", "2026-11") and drivers.branch_ended("610.43.02", "2026-11")
-    assert not drivers.branch_ended("580.95.05", "2026-11") and not drivers.branch_ended("620.10.01", "2026-11")
+    assert not drivers.branch_ended("580.95.05", "2026-11") and not drivers.branch_ended(
+        "620.10.01", "2026-11"
+    )
 
 
 def test_arch_coverage_rules() -> None:
@@ -231,8 +242,14 @@ def test_tensorflow_builds() -> None:
 
 @pytest.mark.parametrize(
     ("driver", "cc", "major"),
-    [("580.95.05", "6.1", 12), ("575.57.08", "8.6", 12), ("590.44.01", "12.0", 13), ("570.86.10", "12.0", 12),
-     (None, None, 13), ("535.104.05", None, 12)],
+    [
+        ("580.95.05", "6.1", 12),
+        ("575.57.08", "8.6", 12),
+        ("590.44.01", "12.0", 13),
+        ("570.86.10", "12.0", 12),
+        (None, None, 13),
+        ("535.104.05", None, 12),
+    ],
 )
 def test_cuda_flavour_for_pip_packages(driver: str | None, cc: str | None, major: int) -> None:
     assert frameworks.cuda_flavour(driver, cc) == major
@@ -258,11 +275,16 @@ def test_pip_layout_per_cuda_major() -> None:
 )
 def test_torch_pins(cc: str, driver: str, dcuda: str, requirement: str, tag: str) -> None:
     pin = frameworks.pin_for("torch", cc, driver, dcuda)
-    assert pin is not None and (pin.requirement, pin.index_url) == (requirement, f"https://download.pytorch.org/whl/{tag}")
+    assert pin is not None and (pin.requirement, pin.index_url) == (
+        requirement,
+        f"https://download.pytorch.org/whl/{tag}",
+    )
 
 
 def test_tensorflow_pins() -> None:
-    pin = frameworks.pin_for("tensorflow", "5.2", "580.95.05", "13.0")  # Maxwell: 2.17 was the last with sm_50
+    pin = frameworks.pin_for(
+        "tensorflow", "5.2", "580.95.05", "13.0"
+    )  # Maxwell: 2.17 was the last with sm_50
     assert pin is not None and pin.requirement == "tensorflow[and-cuda]==2.17.*"
     pin = frameworks.pin_for("tensorflow", "6.1", "580.95.05", "13.0")
     assert pin is not None and pin.requirement == "tensorflow[and-cuda]==2.21.*"
