@@ -65,15 +65,17 @@ def cudnn_fits(built: object, loaded: object) -> bool | None:
 # -- CUDA flavour (12 or 13) for pip packages -------------------------------------
 
 
-def cuda_flavour(driver: object, cc: object) -> int:
+def cuda_flavour(driver: object, cc: object, driver_cuda: object = None) -> int:
     """The CUDA major whose pip wheels fit this driver and GPU.
 
-    13 when the driver is >= the CUDA 13 floor (580) and CUDA 13 can compile for the GPU
-    (Turing and newer); else 12. Unknown driver or GPU count as fitting.
+    13 when the driver is >= the CUDA 13 floor (580; or says it runs CUDA 13) and CUDA 13 can
+    compile for the GPU (Turing and newer); else 12. Unknown driver or GPU count as fitting.
     """
-    d, c = Version.parse(driver), Version.parse(cc)
+    d, c, dc = Version.parse(driver), Version.parse(cc), Version.parse(driver_cuda)
     floor13 = cuda.mvc_floor(13)
     if d is not None and floor13 is not None and d < floor13:
+        return 12
+    if dc is not None and dc.major < 13:
         return 12
     if c is not None and cuda.can_target(c, "13.0") is False:
         return 12

@@ -110,8 +110,9 @@ def gpu_support(ctx: Context) -> Outcome:
             continue
         first = cuda_compat.first_cuda_for(g.cc)
         need = cuda_compat.min_driver(first) if first else None
-        too_old = drv and need is not None and need.kind == "toolkit" and Version.of(drv) < need.version
-        if too_old and g.source == "pci":  # NVML / nvidia-smi listing the GPU proves the driver drives it
+        if need is None or need.kind != "toolkit":
+            continue
+        if drv and Version.of(drv) < need.version and g.source == "pci":  # NVML / nvidia-smi listing the GPU proves the driver drives it
             problems.append(
                 f"{g.name} ({gen.name}, sm_{g.cc.replace('.', '') if g.cc else '?'}) needs CUDA >= {first} "
                 f"and so driver >= {need.version}; driver {drv} is older"

@@ -21,6 +21,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from gputk.compat.version import Version
 from gputk.host import Host
 from gputk.probes.python_env import python_env
 
@@ -65,8 +66,9 @@ class CudnnInstall:
 
     @property
     def major(self) -> int | None:
-        if self.version:
-            return int(self.version.split(".")[0])
+        v = Version.parse(self.version)
+        if v is not None:
+            return v.major
         for s in self.sonames:
             m = _SONAME.search(s)
             if m:

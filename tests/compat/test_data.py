@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_every_cuda_release_from_11_0_to_13_5_is_present() -> None:
 def test_driver_floors_never_decrease_with_cuda_version() -> None:
     for key in ("linux", "windows"):
         known = [(r.version, getattr(r, key)) for r in cuda.releases() if getattr(r, key) is not None]
-        for (v1, d1), (v2, d2) in zip(known, known[1:]):
+        for (v1, d1), (v2, d2) in pairwise(known):
             assert d1 <= d2, f"{key}: CUDA {v1} needs {d1} but later CUDA {v2} needs only {d2}"
 
 
@@ -76,7 +77,7 @@ def test_every_gpus_compute_capability_lies_in_its_architectures_range() -> None
 
 def test_generations_do_not_overlap_and_cover_every_targetable_cc() -> None:
     gens = gpus.generations()
-    for a, b in zip(gens, gens[1:]):
+    for a, b in pairwise(gens):
         assert a.cc_max < b.cc_min, (a.name, b.name)
     for t in load("cuda")["targets"]:
         assert gpus.generation(t["cc"]) is not None, t["cc"]
