@@ -105,24 +105,39 @@ def line(*parts: Part, console: Console | None = None) -> None:
 def wrapped(
     text: str, *, prefix: Part = "", indent: int | None = None, style: str = "", console: Console | None = None
 ) -> None:
-    """Print ``prefix`` + ``text`` wrapped to the console width, later lines indented by ``indent``.
+    """Print ``prefix`` + ``text`` wrapped to the console width, later lines indented by ``indent``
+    (default: under the text). Line breaks in ``text`` are kept.
 
     Words are never broken, so a long path or URL stays whole (and may overrun a narrow screen).
     """
     c = console or out()
     head = styled(prefix)
     hang = len(head.plain) if indent is None else indent
-    lines = textwrap.wrap(
-        text,
-        width=max(c.width, hang + 20),
-        initial_indent="x" * len(head.plain),
-        subsequent_indent=" " * hang,
-        break_long_words=False,
-        break_on_hyphens=False,
-    ) or [head.plain]
-    c.print(styled(head, (lines[0][len(head.plain) :], style)))
-    for more in lines[1:]:
-        c.print(styled(more[:hang], (more[hang:], style)))
+    width = max(c.width, hang + 20)
+    first_word = (text.split() or [""])[0]
+    if head.plain.strip() and len(head.plain) + len(first_word) > width:
+        head.rstrip()  # a long label (a path): the text starts on the next line
+        c.print(head)
+        head = styled(" " * hang)
+    for n, paragraph in enumerate(text.split("\n")):
+        first = "x" * len(head.plain) if n == 0 else " " * hang
+        lines = textwrap.wrap(
+            paragraph, width=width, initial_indent=first, subsequent_indent=" " * hang,
+            break_long_words=False, break_on_hyphens=False,
+        ) or [first]
+        for i, text_line in enumerate(lines):
+            lead = head if n == 0 and i == 0 else styled(" " * hang)
+            c.print(styled(lead, (text_line[len(lead.plain) :], style)))
+
+
+def _message(label: Part, message: str, style: str = "") -> None:
+    """A message on stderr: wrapped on a terminal (or with COLUMNS), one line when piped or logged."""
+    c = err()
+    head = styled(label, " ") if label else styled()
+    if _width(sys.stderr) is None:
+        wrapped(message, prefix=head, indent=len(head.plain) if label else 2, style=style, console=c)
+    else:
+        c.print(styled(head, (message, style)))
 
 
 _ASCII = {"✓": "+", "✗": "x", "└": "`-", "…": "...", "→": "->", "—": "-"}
@@ -149,18 +164,17 @@ def print_json(command: str, data: dict[str, Any]) -> None:
 
 
 def error(message: str, hint: str | None = None) -> None:
-    c = err()
-    c.print(styled(("error:", "bold red"), " ", message))
+    _message(("error:", "bold red"), message)
     if hint:
-        c.print(styled(("hint:", "dim"), " ", hint))
+        _message(("hint:", "dim"), hint)
 
 
 def warn(message: str) -> None:
-    err().print(styled(("warning:", "yellow"), " ", message))
+    _message(("warning:", "yellow"), message)
 
 
 def note(message: str) -> None:
-    err().print(styled((message, "dim")))
+    _message("", message, style="dim")
 
 
 def action(verb: str, what: str) -> None:

@@ -74,6 +74,22 @@ for _name in COMMAND_MODULES:
         continue
     _mod.register(app)
 
+# One line per command in `gputk --help`, short enough not to be cut at 60 columns.
+SHORT_HELP = {
+    "detect": "List the GPUs, from every source.",
+    "doctor": "Check the stack layer by layer, with fixes.",
+    "env": "Shell code for a CUDA toolkit; edits rc files.",
+    "demo": "Small computations, verified and timed.",
+    "bench": "CPU vs GPU sweeps against measured ceilings.",
+    "new": "Create a training project from a template.",
+    "train": "Train a project made by `gputk new`.",
+    "report": "A redacted snapshot for a bug report.",
+}
+for _cmd in app.registered_commands:
+    _cmd.short_help = _cmd.short_help or SHORT_HELP.get(_cmd.name or "")
+for _group in app.registered_groups:
+    _group.short_help = _group.short_help or SHORT_HELP.get(_group.name or "")
+
 
 def crash_log_dir() -> Path:
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")

@@ -50,7 +50,7 @@ def new(
     \b
         gputk new --list
         gputk new cnn cifar10
-        gputk new cnn catsdogs my-cats --epochs 10 --image-size 128
+        gputk new cnn catsdogs my-cats --epochs 10
         gputk new gan mnist --backend torch --dry-run
     """
     from gputk import ui

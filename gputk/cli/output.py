@@ -38,6 +38,8 @@ class GuardedStdout:
             raise self._fail("it is closed")
         try:
             return self._stream.write(text)
+        except BrokenPipeError:
+            raise  # `gputk ... | head`: the reader left; handled quietly by the caller
         except OSError as exc:
             raise self._fail(exc.strerror or str(exc)) from None
 
@@ -46,6 +48,8 @@ class GuardedStdout:
             return
         try:
             self._stream.flush()
+        except BrokenPipeError:
+            raise
         except OSError as exc:
             raise self._fail(exc.strerror or str(exc)) from None
 
