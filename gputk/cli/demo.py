@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gputk.cli.common import JsonOpt
+from gputk.cli.common import JsonOpt, output_path
 
 if TYPE_CHECKING:
     from gputk.models.demo import DemoResult, DeviceChoice
@@ -36,7 +36,7 @@ DeviceOpt = Annotated[
 RepeatsOpt = Annotated[int, typer.Option("--repeats", help="Steady-state runs timed after the first call.")]
 PngOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
-    typer.Option("--output", "-o", help="Write the picture to this PNG file.", metavar="PNG"),
+    typer.Option("--output", "-o", help="Write the picture to this PNG file.", metavar="PNG", callback=output_path),
 ]
 
 demo_app = typer.Typer(

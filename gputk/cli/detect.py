@@ -134,10 +134,10 @@ def detect_command(
     processes: ProcessesOpt = False,
 ) -> int:
     from gputk import ui
-    from gputk.errors import InputError
+    from gputk.errors import UsageError
 
     if snapshot is not None and from_files:
-        raise InputError("--snapshot and --from cannot be used together", "pick one source of facts")
+        raise UsageError("--snapshot and --from cannot be used together", "pick one source of facts")
     if from_files:
         from gputk.services.detect import detect_from_files
 

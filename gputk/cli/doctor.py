@@ -92,10 +92,14 @@ def _print_text(report: DoctorReport, verbose: bool) -> None:
     ui.line(verdict[report.verdict()], f": {tally}", console=console)
 
 
-def _list_checks() -> None:
+def _list_checks(json_out: bool) -> None:
     from gputk import ui
     from gputk.doctor.registry import REGISTRY
 
+    if json_out:
+        checks = [{"id": c.id, "title": c.title, "depends_on": list(c.depends_on)} for c in REGISTRY]
+        ui.print_json("doctor", {"checks": checks})
+        return
     ui.print_table(
         ["id", "title", "depends on"],
         [[c.id, c.title, ", ".join(c.depends_on) or "-"] for c in REGISTRY],
@@ -132,7 +136,7 @@ def doctor(
     if json_out and markdown:
         raise UsageError("--json and --markdown cannot be used together", "pick one output format")
     if list_checks:
-        _list_checks()
+        _list_checks(json_out)
         return 0
     from gputk import __version__, ui
     from gputk.doctor.runner import diagnose, select

@@ -54,7 +54,7 @@ def new(
         gputk new gan mnist --backend torch --dry-run
     """
     from gputk import ui
-    from gputk.errors import InputError
+    from gputk.errors import UsageError
     from gputk.services import scaffold as svc
 
     if list_:
@@ -67,7 +67,7 @@ def new(
         return 0
     if template is None or dataset is None:
         names = ", ".join(f"{t.name} {d.name}" for t in svc.list_templates() for d in t.datasets)
-        raise InputError("name a template and a data set", hint=f"one of: {names} (or `gputk new --list`)")
+        raise UsageError("name a template and a data set", hint=f"one of: {names} (or `gputk new --list`)")
     overrides = {
         "epochs": epochs,
         "batch_size": batch_size,
