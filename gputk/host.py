@@ -33,8 +33,8 @@ from gputk.models.core import CommandResult
 DEFAULT_TIMEOUT_S = 10.0
 MAX_READ_BYTES = 8 * 1024 * 1024
 # What one stream of a command may print before gputk stops reading and stops the program.
-# nvidia-smi -q on an 8-GPU server prints well under 1 MiB; ldconfig -p a few hundred KiB.
-MAX_OUTPUT_BYTES = 8 * 1024 * 1024
+# nvidia-smi -q -x on an 8-GPU server prints well under 1 MiB; ldconfig -p a few hundred KiB.
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 MAX_ERROR_BYTES = 1024 * 1024  # stderr holds messages, not data: a tool's error is one screen
 _EXIT_GRACE_S = 1.0  # the program ended but a helper it left behind holds the pipes open
 _DRAIN_S = 2.0  # after a kill, what is still in the pipes
@@ -83,9 +83,7 @@ def timeout_scale(environ: Mapping[str, str]) -> float:
     return min(max(value, 0.01), 100.0) if value == value else 1.0
 
 
-def child_environment(
-    base: Mapping[str, str], extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def child_environment(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A clean environment for a child process: C locale plus the GPU-relevant variables."""
     env = {k: v for k, v in base.items() if k in _CHILD_ENV_KEEP or k.startswith(_CHILD_ENV_PREFIXES)}
     env.setdefault("PATH", os.defpath)

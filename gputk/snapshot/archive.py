@@ -118,7 +118,9 @@ class _Reader:
                 header += self._exact(BLOCK - len(header))
             self.members += 1
             if self.members > limits.MAX_MEMBERS:
-                raise SnapshotError(f"{self.path}: more than {limits.MAX_MEMBERS} entries; refusing to read it")
+                raise SnapshotError(
+                    f"{self.path}: more than {limits.MAX_MEMBERS} entries; refusing to read it"
+                )
             kind, name, link, size = _parse_header(header)
             name = str(pending.get("path", name))
             link = str(pending.get("linkpath", link))
@@ -129,7 +131,9 @@ class _Reader:
             pending = {}
             self._member(kind, name, link, size)
 
-    def _extension(self, kind: bytes, name: str, size: int, pending: dict[str, str | int]) -> dict[str, str | int]:
+    def _extension(
+        self, kind: bytes, name: str, size: int, pending: dict[str, str | int]
+    ) -> dict[str, str | int]:
         if size > limits.MAX_HEADER_BYTES:
             raise self.refuse(name, f"has a {size}-byte extended header (at most {limits.MAX_HEADER_BYTES})")
         self._count(name, size)
@@ -165,7 +169,9 @@ class _Reader:
         if kind == b"2":
             self._check_link(name, parts, link)
         try:
-            self.tree.add(parts, "file" if kind in _REGULAR else "dir" if kind == b"5" else "link", data, link)
+            self.tree.add(
+                parts, "file" if kind in _REGULAR else "dir" if kind == b"5" else "link", data, link
+            )
         except TreeConflict as exc:
             raise self.refuse(name, str(exc)) from None
 
@@ -223,8 +229,11 @@ def _parse_header(buf: bytes) -> tuple[bytes, str, str, int]:
             name = prefix + b"/" + name
     link = buf[157:257].split(b"\0", 1)[0]
     kind = buf[156:157]
-    return kind, name.decode("utf-8", "surrogateescape"), link.decode("utf-8", "surrogateescape"), _number(
-        buf[124:136]
+    return (
+        kind,
+        name.decode("utf-8", "surrogateescape"),
+        link.decode("utf-8", "surrogateescape"),
+        _number(buf[124:136]),
     )
 
 

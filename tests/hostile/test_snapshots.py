@@ -52,7 +52,9 @@ TARBALLS = [
     Case("tar-absolute-name", tar_case([(_info("/tmp/x"), b"x")]), refused("absolute")),
     Case("tar-dotdot-name", tar_case([(_info("s/../../escape.txt"), b"x")]), refused("'..'")),
     Case("tar-link-absolute", tar_case([(_info("s/root/etc", S, "/etc"), None)]), refused("absolute")),
-    Case("tar-link-climbs", tar_case([(_info("s/root/x", S, "../../../../outside"), None)]), refused("outside")),
+    Case(
+        "tar-link-climbs", tar_case([(_info("s/root/x", S, "../../../../outside"), None)]), refused("outside")
+    ),
     Case(
         "tar-link-chain-read",  # s -> . then a link deep through it that climbs back out
         tar_case(
@@ -75,21 +77,41 @@ TARBALLS = [
     ),
     Case(
         "tar-file-then-link-same-name",
-        tar_case([(_info("s/root/etc/os-release"), b"ID=x\n"), (_info("s/root/etc/os-release", S, "x"), None)]),
+        tar_case(
+            [(_info("s/root/etc/os-release"), b"ID=x\n"), (_info("s/root/etc/os-release", S, "x"), None)]
+        ),
         refused("twice"),
     ),
-    Case("tar-entry-under-a-file", tar_case([(_info("s/root/f"), b"x"), (_info("s/root/f/g"), b"y")]), refused()),
+    Case(
+        "tar-entry-under-a-file",
+        tar_case([(_info("s/root/f"), b"x"), (_info("s/root/f/g"), b"y")]),
+        refused(),
+    ),
     Case("tar-hardlink", tar_case([(_info("s/root/h", L, "s/manifest.json"), None)]), refused("hard link")),
-    Case("tar-hardlink-outside", tar_case([(_info("s/root/h", L, "/etc/passwd"), None)]), refused("hard link")),
+    Case(
+        "tar-hardlink-outside", tar_case([(_info("s/root/h", L, "/etc/passwd"), None)]), refused("hard link")
+    ),
     Case("tar-char-device", tar_case([(_info("s/root/dev/zero", tarfile.CHRTYPE), None)]), refused("device")),
     Case("tar-block-device", tar_case([(_info("s/root/dev/sda", tarfile.BLKTYPE), None)]), refused("device")),
     Case("tar-fifo", tar_case([(_info("s/root/fifo", tarfile.FIFOTYPE), None)]), refused("fifo")),
     Case("tar-sparse", tar_case([], raw_tail=raw_header("s/root/sp", b"S", b"00000000000")), refused()),
     Case("tar-unknown-type", tar_case([], raw_tail=raw_header("s/root/v", b"V", b"00000000000")), refused()),
-    Case("tar-pax-1GiB-header", tar_case([], raw_tail=huge_header(tarfile.XHDTYPE, 1 << 30)), refused("header")),
-    Case("tar-pax-global-1GiB", tar_case([], raw_tail=huge_header(tarfile.XGLTYPE, 1 << 30)), refused("header")),
-    Case("tar-gnu-longname-1GiB", tar_case([], raw_tail=huge_header(tarfile.GNUTYPE_LONGNAME, 1 << 30)), refused()),
-    Case("tar-gnu-longlink-1GiB", tar_case([], raw_tail=huge_header(tarfile.GNUTYPE_LONGLINK, 1 << 30)), refused()),
+    Case(
+        "tar-pax-1GiB-header", tar_case([], raw_tail=huge_header(tarfile.XHDTYPE, 1 << 30)), refused("header")
+    ),
+    Case(
+        "tar-pax-global-1GiB", tar_case([], raw_tail=huge_header(tarfile.XGLTYPE, 1 << 30)), refused("header")
+    ),
+    Case(
+        "tar-gnu-longname-1GiB",
+        tar_case([], raw_tail=huge_header(tarfile.GNUTYPE_LONGNAME, 1 << 30)),
+        refused(),
+    ),
+    Case(
+        "tar-gnu-longlink-1GiB",
+        tar_case([], raw_tail=huge_header(tarfile.GNUTYPE_LONGLINK, 1 << 30)),
+        refused(),
+    ),
     Case(
         "tar-bz2-pax-1GiB",
         tar_case([], raw_tail=huge_header(tarfile.XHDTYPE, 1 << 30), compress="bz2"),
@@ -100,13 +122,27 @@ TARBALLS = [
         tar_case([], raw_tail=huge_header(tarfile.XHDTYPE, 1 << 30), compress="xz"),
         refused("header"),
     ),
-    Case("tar-member-8GiB", tar_case([], raw_tail=raw_header("s/root/big", b"0", b"77777777777")), refused("large")),
-    Case("tar-base256-size", tar_case([], raw_tail=raw_header("s/root/big", b"0", b"\x80" + bytes(10) + b"\x01")), refused()),
-    Case("tar-negative-size", tar_case([], raw_tail=raw_header("s/root/neg", b"0", b"-0000000001")), refused()),
+    Case(
+        "tar-member-8GiB",
+        tar_case([], raw_tail=raw_header("s/root/big", b"0", b"77777777777")),
+        refused("large"),
+    ),
+    Case(
+        "tar-base256-size",
+        tar_case([], raw_tail=raw_header("s/root/big", b"0", b"\x80" + bytes(10) + b"\x01")),
+        refused(),
+    ),
+    Case(
+        "tar-negative-size", tar_case([], raw_tail=raw_header("s/root/neg", b"0", b"-0000000001")), refused()
+    ),
     Case(
         "tar-pax-size-override",
-        tar_case([], raw_tail=raw_header("s/pax", b"x", b"00000000024") + b"20 size=99999999999\n".ljust(512, b"\0")
-                 + raw_header("s/root/f", b"0", b"00000000000")),
+        tar_case(
+            [],
+            raw_tail=raw_header("s/pax", b"x", b"00000000024")
+            + b"20 size=99999999999\n".ljust(512, b"\0")
+            + raw_header("s/root/f", b"0", b"00000000000"),
+        ),
         refused(),
     ),
     Case(
@@ -120,7 +156,11 @@ TARBALLS = [
         refused("entries"),
         timeout=60,
     ),
-    Case("tar-bad-checksum", raw_case(lambda: gzip_bytes(bytes(100) + b"x" * 412 + bytes(1024))), refused("damaged")),
+    Case(
+        "tar-bad-checksum",
+        raw_case(lambda: gzip_bytes(bytes(100) + b"x" * 412 + bytes(1024))),
+        refused("damaged"),
+    ),
     Case("tar-truncated-member", raw_case(lambda: truncated_tar()), refused("damaged")),
     Case("gzip-corrupt", raw_case(lambda: corrupt_gzip()), refused("damaged")),
     Case("gzip-truncated", raw_case(lambda: gzip_bytes(bytes(4096) + b"x" * 100000)[:200]), refused()),
@@ -155,28 +195,62 @@ def corrupt_gzip() -> bytes:
 MANIFESTS = [
     Case("manifest-commands-5", manifest_case(manifest_bytes(commands=5)), refused("commands")),
     Case("manifest-commands-[5]", manifest_case(manifest_bytes(commands=[5])), refused("commands")),
-    Case("manifest-argv-string", manifest_case(manifest_bytes(commands=[{"argv": "nvidia-smi"}])), refused("argv")),
-    Case("manifest-argv-numbers", manifest_case(manifest_bytes(commands=[{"argv": [1, 2]}])), refused("argv")),
-    Case("manifest-stdout-number", manifest_case(manifest_bytes(commands=[{"argv": ["x"], "stdout": 5}])), refused()),
-    Case("manifest-returncode-str", manifest_case(manifest_bytes(commands=[{"argv": ["x"], "returncode": "0"}])), refused()),
+    Case(
+        "manifest-argv-string",
+        manifest_case(manifest_bytes(commands=[{"argv": "nvidia-smi"}])),
+        refused("argv"),
+    ),
+    Case(
+        "manifest-argv-numbers", manifest_case(manifest_bytes(commands=[{"argv": [1, 2]}])), refused("argv")
+    ),
+    Case(
+        "manifest-stdout-number",
+        manifest_case(manifest_bytes(commands=[{"argv": ["x"], "stdout": 5}])),
+        refused(),
+    ),
+    Case(
+        "manifest-returncode-str",
+        manifest_case(manifest_bytes(commands=[{"argv": ["x"], "returncode": "0"}])),
+        refused(),
+    ),
     Case("manifest-env-list", manifest_case(manifest_bytes(env=["PATH=/bin"])), refused("env")),
     Case("manifest-env-value-object", manifest_case(manifest_bytes(env={"PATH": {"a": 1}})), refused("env")),
     Case("manifest-platform-list", manifest_case(manifest_bytes(platform=["Linux"])), refused("platform")),
-    Case("manifest-platform-nested", manifest_case(manifest_bytes(platform={"release": [1]})), refused("platform")),
+    Case(
+        "manifest-platform-nested",
+        manifest_case(manifest_bytes(platform={"release": [1]})),
+        refused("platform"),
+    ),
     Case("manifest-probes-list", manifest_case(manifest_bytes(probes=[])), refused("probes")),
-    Case("manifest-probe-not-object", manifest_case(manifest_bytes(probes={"nvml": [1, 2]})), refused("probes")),
+    Case(
+        "manifest-probe-not-object", manifest_case(manifest_bytes(probes={"nvml": [1, 2]})), refused("probes")
+    ),
     Case("manifest-version-2", manifest_case(manifest_bytes(version=2)), refused("newer")),
     Case("manifest-version-string", manifest_case(manifest_bytes(version="1")), refused("version")),
-    Case("manifest-version-huge", manifest_case(b'{"format": "gputk-snapshot", "version": 1' + b"0" * 5000 + b"}"), refused()),
+    Case(
+        "manifest-version-huge",
+        manifest_case(b'{"format": "gputk-snapshot", "version": 1' + b"0" * 5000 + b"}"),
+        refused(),
+    ),
     Case("manifest-version-bool", manifest_case(manifest_bytes(version=True)), refused("version")),
     Case("manifest-format-missing", manifest_case(b'{"version": 1}'), refused("format")),
     Case("manifest-is-a-list", manifest_case(b"[1, 2, 3]"), refused()),
     Case("manifest-nesting-bomb", manifest_case(b"[" * 200_000 + b"]" * 200_000), refused()),
-    Case("manifest-nesting-bomb-objects", manifest_case(b'{"a":' * 100_000 + b"1" + b"}" * 100_000), refused()),
+    Case(
+        "manifest-nesting-bomb-objects", manifest_case(b'{"a":' * 100_000 + b"1" + b"}" * 100_000), refused()
+    ),
     Case("manifest-not-json", manifest_case(b"\x00\xff garbage {"), refused()),
     Case("manifest-bad-utf8", manifest_case(b'{"format": "\xff\xfe"}'), refused()),
-    Case("manifest-9MiB", manifest_case(b'{"format": "gputk-snapshot", "x": "' + b"a" * (9 * MB) + b'"}'), refused("MiB")),
-    Case("manifest-in-tarball-commands-5", manifest_case(manifest_bytes(commands=5), tarball=True), refused("commands")),
+    Case(
+        "manifest-9MiB",
+        manifest_case(b'{"format": "gputk-snapshot", "x": "' + b"a" * (9 * MB) + b'"}'),
+        refused("MiB"),
+    ),
+    Case(
+        "manifest-in-tarball-commands-5",
+        manifest_case(manifest_bytes(commands=5), tarball=True),
+        refused("commands"),
+    ),
     Case("manifest-in-tarball-bomb", manifest_case(b"[" * 100_000, tarball=True), refused()),
 ]
 
@@ -282,8 +356,14 @@ DIRECTORIES = [
     Case("dir-link-to-dev-zero", dir_case(_link_to_dev_zero), absent, timeout=20),
     Case("dir-link-loop", dir_case(_link_loop), absent),
     Case("dir-link-chain-1000", dir_case(_link_chain_1000), absent),
-    Case("dir-huge-version-file", dir_case(version_file_case(b"NVRM " + b"9" * (40 * MB))), absent, timeout=60),
-    Case("dir-subfolder-is-link", lambda sb: (_subdir_link(sb, sb.root), ["detect", "--snapshot", str(sb.root / "holder")])[1], refused()),
+    Case(
+        "dir-huge-version-file", dir_case(version_file_case(b"NVRM " + b"9" * (40 * MB))), absent, timeout=60
+    ),
+    Case(
+        "dir-subfolder-is-link",
+        lambda sb: (_subdir_link(sb, sb.root), ["detect", "--snapshot", str(sb.root / "holder")])[1],
+        refused(),
+    ),
 ]
 
 
@@ -311,13 +391,34 @@ def _link_to_fifo(sb: Sandbox) -> str:
 
 PATHS = [
     Case("snapshot-fifo", lambda sb: ["doctor", "--snapshot", _fifo(sb)], refused("regular"), timeout=15),
-    Case("snapshot-link-to-fifo", lambda sb: ["doctor", "--snapshot", _link_to_fifo(sb)], refused("regular"), timeout=15),
-    Case("snapshot-dev-zero", lambda sb: ["doctor", "--snapshot", "/dev/zero"], refused("regular"), timeout=15),
-    Case("snapshot-dev-urandom", lambda sb: ["detect", "--snapshot", "/dev/urandom"], refused("regular"), timeout=15),
+    Case(
+        "snapshot-link-to-fifo",
+        lambda sb: ["doctor", "--snapshot", _link_to_fifo(sb)],
+        refused("regular"),
+        timeout=15,
+    ),
+    Case(
+        "snapshot-dev-zero", lambda sb: ["doctor", "--snapshot", "/dev/zero"], refused("regular"), timeout=15
+    ),
+    Case(
+        "snapshot-dev-urandom",
+        lambda sb: ["detect", "--snapshot", "/dev/urandom"],
+        refused("regular"),
+        timeout=15,
+    ),
     Case("snapshot-socket", lambda sb: ["detect", "--snapshot", _socket(sb)], refused(), timeout=15),
-    Case("snapshot-missing", lambda sb: ["detect", "--snapshot", str(sb.root / "nope.tar.gz")], refused("not found")),
+    Case(
+        "snapshot-missing",
+        lambda sb: ["detect", "--snapshot", str(sb.root / "nope.tar.gz")],
+        refused("not found"),
+    ),
     Case("from-fifo", lambda sb: ["detect", "--from", _fifo(sb)], refused("regular"), timeout=15),
-    Case("from-link-to-fifo", lambda sb: ["detect", "--from", _link_to_fifo(sb)], refused("regular"), timeout=15),
+    Case(
+        "from-link-to-fifo",
+        lambda sb: ["detect", "--from", _link_to_fifo(sb)],
+        refused("regular"),
+        timeout=15,
+    ),
     Case("from-dev-zero", lambda sb: ["detect", "--from", "/dev/zero"], refused("regular"), timeout=15),
     Case("from-dev-urandom", lambda sb: ["detect", "--from", "/dev/urandom"], refused("regular"), timeout=15),
     Case("from-socket", lambda sb: ["detect", "--from", _socket(sb)], refused(), timeout=15),
@@ -345,7 +446,10 @@ def test_a_good_tarball_still_reads(tmp_path: Path) -> None:
     long_dir = "s/root/" + "/".join(["d" * 60] * 4)
     path = write_tar(
         sb.root / "ok.tar.gz",
-        [(_info(long_dir + "/f"), b"x"), (_info("s/root/proc/driver/nvidia/version"), CANARY_BYTES.replace(b"999.99.99", b"535.104.05"))],
+        [
+            (_info(long_dir + "/f"), b"x"),
+            (_info("s/root/proc/driver/nvidia/version"), CANARY_BYTES.replace(b"999.99.99", b"535.104.05")),
+        ],
     )
     o = run_gputk(sb, ["detect", "--snapshot", str(path), "--json"])
     assert_contained(o)
