@@ -439,6 +439,8 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
         state = "timeout" if state == "done" else state
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=_DRAIN_S)
+    if state == "done" and _interrupted.is_set():
+        state = "interrupted"  # killed by stop_children: not the program's own answer
     return bytes(bufs[out_fd]), bytes(bufs[err_fd]), state
 
 

@@ -125,7 +125,13 @@ def test_hostile_user_file(case: Case, outcomes: dict[str, Outcome]) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"export A=1\r", b"export A=1\rexport B=2\r", b"a\r\nb\r\n", b"no newline at all", b"\xff\xfe binary \x00"],
+    [
+        b"export A=1\r",
+        b"export A=1\rexport B=2\r",
+        b"a\r\nb\r\n",
+        b"no newline at all",
+        b"\xff\xfe binary \x00",
+    ],
     ids=["lone-CR-at-end", "CR-only-lines", "CRLF", "no-final-newline", "binary"],
 )
 def test_write_then_remove_gives_the_exact_bytes_back(tmp_path: Path, content: bytes) -> None:
@@ -138,5 +144,7 @@ def test_write_then_remove_gives_the_exact_bytes_back(tmp_path: Path, content: b
     second = run_gputk(sb, ["env", "--remove", str(rc), "--shell", "bash"])
     assert_contained(second)
     assert rc.read_bytes() == content
-    leftovers = sorted(p.name for p in sb.root.iterdir() if p.name.startswith("bashrc") and p.name != "bashrc")
+    leftovers = sorted(
+        p.name for p in sb.root.iterdir() if p.name.startswith("bashrc") and p.name != "bashrc"
+    )
     assert leftovers in ([], ["bashrc.gputk.bak"]), leftovers
