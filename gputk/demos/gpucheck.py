@@ -66,7 +66,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _compile_error(exc: BaseException) -> str:
+def compile_error(exc: BaseException) -> str:
     """A missing NVVM or libdevice named as such, anything else as its first line."""
     msg = str(exc)
     if "libdevice" in msg.lower():
@@ -143,7 +143,7 @@ def _numba_kernel_runs() -> str | None:
         probe_kernel[1, 1](inp, out)
         got = float(out.copy_to_host()[0])
     except Exception as exc:
-        return _compile_error(exc)
+        return compile_error(exc)
     return None if got == 42.0 else f"numba-cuda's test kernel computed sqrt(1764) = {got}, not 42"
 
 
@@ -170,11 +170,18 @@ def _cublas_runs() -> str | None:
         b = cupy.ones((64, 64), dtype=cupy.float32)
         total = float((a @ b).sum().item())
     except Exception as exc:
-        msg = str(exc).lower()
-        if "cublas" in msg:
-            return "CuPy cannot run a matrix product: cuBLAS not found (install the CUDA libraries for CuPy: pip install 'cupy-cuda12x[ctk]')"
-        return f"CuPy cannot run a matrix product through cuBLAS ({_one_line(exc)})"
+        return cublas_error(exc)
     return None if total == 2 * 64 * 64 else f"cuBLAS computed a wrong 64 x 64 product (sum {total})"
+
+
+def cublas_error(exc: BaseException) -> str:
+    """A missing cuBLAS named as such, anything else as its first line."""
+    if "cublas" in str(exc).lower():
+        return (
+            "CuPy cannot run a matrix product: cuBLAS not found "
+            "(install the CUDA libraries for CuPy: pip install 'cupy-cuda12x[ctk]')"
+        )
+    return f"CuPy cannot run a matrix product through cuBLAS ({_one_line(exc)})"
 
 
 def _nvml_hardware(facts: dict[str, Any]) -> None:

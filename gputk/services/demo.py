@@ -27,12 +27,12 @@ GIB = 2**30
 
 # Allowed ranges: beyond them a run would take hours or the numbers would overflow.
 LIMITS: dict[str, tuple[float, float]] = {
-    "size": (1, 2**34),
-    "width": (1, 32_768),
-    "height": (1, 32_768),
+    "size": (1, 2**40),
+    "width": (1, 2**24),
+    "height": (1, 2**24),
     "iters": (1, 100_000),
     "repeats": (1, 1_000),
-    "matmul_size": (1, 65_536),
+    "matmul_size": (1, 2**24),
     "epochs": (1, 1_000_000),
     "hidden": (1, 65_536),
     "samples": (2, 100_000_000),
@@ -44,11 +44,18 @@ def _quiet(_: str) -> None:
     return None
 
 
+def _n(x: float) -> str:
+    return f"{x:,}" if float(x).is_integer() else f"{x:g}"
+
+
 def check_range(name: str, value: float, limit: str | None = None) -> None:
+    """A positive number within the allowed range, or one line naming the range."""
     lo, hi = LIMITS[limit or name]
+    flag = "--" + name.replace("_", "-")
+    if value <= 0:
+        raise InputError(f"{flag} must be a positive number, got {_n(value)}")
     if not lo <= value <= hi:
-        flag = "--" + name.replace("_", "-")
-        raise InputError(f"{flag} must be between {lo:g} and {hi:g}, got {value:g}")
+        raise InputError(f"{flag} must be between {_n(lo)} and {_n(hi)}, got {_n(value)}")
 
 
 def check_numba_env(env: Mapping[str, str]) -> None:
