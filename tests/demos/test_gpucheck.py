@@ -56,4 +56,4 @@ def test_a_failed_readiness_layer_makes_the_gpu_unusable_for_that_package() -> N
     status = gpucheck.status_from_facts(facts)
     assert not status.usable
     assert status.missing is not None and "libNVVM not found" in status.missing
-    assert "cuBLAS not found" in (status.why_not("cupy") or "")
+    assert "cuBLAS not found" in (status.cupy_missing or "") and "cuBLAS not found" in (status.detail or "")
