@@ -135,17 +135,15 @@ def _point(
 # ---- CPU half -----------------------------------------------------------------------------------
 
 
-def _cpu_half(p: Plan, facts: dict[str, Any], threads: int, steps: _Steps) -> _Sweep:
+def _cpu_copy_ceiling(p: Plan, llc: int | None, steps: _Steps) -> Ceiling:
+    """The CPU's memory ceiling: the better of memcpy and a parallel streaming copy, far beyond the LLC."""
     from gputk.demos import bandwidth as bw
-    from gputk.demos import ceilings as cl
-    from gputk.demos import vector_add as va
 
-    sw = _Sweep()
     steps.start(f"CPU memory copy ({_fmt_bytes(2 * p.cpu_copy_bytes)} moved per copy)")
     copies = bw.cpu_copy(p.cpu_copy_bytes, 5)
     best = max(bw.gbps(2 * p.cpu_copy_bytes, t.median_ms) for t in copies.values())
-    llc = facts.get("llc_bytes")
-    sw.ceilings["cpu_memory"] = Ceiling(
+    steps.finish()
+    return Ceiling(
         "CPU memory copy, measured",
         best,
         "GB/s",
@@ -154,7 +152,16 @@ def _cpu_half(p: Plan, facts: dict[str, Any], threads: int, steps: _Steps) -> _S
         + (f" ({p.cpu_copy_bytes / llc:.0f}x the {_fmt_bytes(llc)} last-level cache)" if llc else "")
         + "; no theoretical DRAM figure (channels and speed need root)",
     )
-    steps.finish()
+
+
+def _cpu_half(p: Plan, facts: dict[str, Any], threads: int, steps: _Steps) -> _Sweep:
+    from gputk.demos import bandwidth as bw
+    from gputk.demos import ceilings as cl
+    from gputk.demos import vector_add as va
+
+    sw = _Sweep()
+    llc = facts.get("llc_bytes")
+    sw.ceilings["cpu_memory"] = _cpu_copy_ceiling(p, llc, steps)
     for n in p.add_sizes:
         steps.start(f"CPU add {n:.0e}")
         t = bw.cpu_add(n)

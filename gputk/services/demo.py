@@ -329,19 +329,7 @@ def nn(
     grad_err = net.gradient_check(xp)
     x, y = net.two_moons(samples)
     trained = net.train(xp, x, y, hidden, epochs, lr, progress)
-    steady = [t * 1e3 for t in trained.epoch_s[1:]] or [trained.epoch_s[0] * 1e3]
-    timings = Timings(trained.epoch_s[0] * 1e3, float(np.median(steady)), min(steady), len(steady))
-    accuracy = trained.accuracies[-1]
-    run = BackendRun(
-        "cupy" if device == "gpu" else "numpy",
-        grad_err < GRAD_TOL and accuracy >= ACCURACY_GOAL,
-        grad_err,
-        GRAD_TOL,
-        timings,
-        {"final_loss": trained.losses[-1], "final_accuracy": accuracy},
-        note=f"max_error: gradient check vs finite differences; PASS also needs accuracy >= {ACCURACY_GOAL}",
-        failed=_nn_failure(grad_err, accuracy, epochs),
-    )
+    run = _nn_run("cupy" if device == "gpu" else "numpy", grad_err, trained, epochs)
     outputs = {}
     if output is not None:
         outputs["png"] = _nn_png(net, xp, trained, x, y, output)
@@ -362,6 +350,24 @@ def nn(
         tuple(notes),
         outputs,
         {"history": history},
+    )
+
+
+def _nn_run(backend: str, grad_err: float, trained: Any, epochs: int) -> BackendRun:
+    import numpy as np
+
+    steady = [t * 1e3 for t in trained.epoch_s[1:]] or [trained.epoch_s[0] * 1e3]
+    timings = Timings(trained.epoch_s[0] * 1e3, float(np.median(steady)), min(steady), len(steady))
+    accuracy = trained.accuracies[-1]
+    return BackendRun(
+        backend,
+        grad_err < GRAD_TOL and accuracy >= ACCURACY_GOAL,
+        grad_err,
+        GRAD_TOL,
+        timings,
+        {"final_loss": trained.losses[-1], "final_accuracy": accuracy},
+        note=f"max_error: gradient check vs finite differences; PASS also needs accuracy >= {ACCURACY_GOAL}",
+        failed=_nn_failure(grad_err, accuracy, epochs),
     )
 
 
