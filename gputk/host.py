@@ -205,7 +205,10 @@ class LiveHost:
             if future is None:
                 future = self._memo[key] = Future()
         if owner:
-            future.set_result(self._run(argv, timeout, env))
+            try:
+                future.set_result(self._run(argv, timeout, env))
+            except BaseException as exc:  # handed to every asker (the owner re-raises it below)
+                future.set_exception(exc)
         return future.result()
 
     def _run(self, argv: tuple[str, ...], timeout: float, env: Mapping[str, str] | None) -> CommandResult:
