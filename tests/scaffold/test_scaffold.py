@@ -188,3 +188,62 @@ def test_templated_file_name_must_stay_inside(tmp_path: Path) -> None:
     bad = _fake_root(tmp_path / "b", "x\n", name="{{ '..' }}.j2")
     with pytest.raises(GputkError, match="not a file name"):
         svc.scaffold("demo", "toy", tmp_path / "no", {}, root=bad)  # type: ignore[arg-type]
+
+
+def _full_disk_after(monkeypatch: pytest.MonkeyPatch, files_ok: int) -> None:
+    """os.write fails with ENOSPC once ``files_ok`` files have been written."""
+    import errno
+    import os
+
+    real_write = os.write
+    count = {"n": 0}
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        count["n"] += 1
+        if count["n"] > files_ok:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(svc.os, "write", write)
+
+
+def test_full_disk_leaves_no_half_written_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    _full_disk_after(monkeypatch, 3)
+    dest = tmp_path / "deep" / "er" / "proj"
+    assert run_cli(["new", "cnn", "cifar10", str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "nothing written" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no project, no staging folder, no parents created for it
+
+
+def test_full_disk_during_force_keeps_every_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dest = tmp_path / "p"
+    svc.scaffold("cnn", "cifar10", dest, {})
+    before = {p.name: p.read_bytes() for p in dest.iterdir()}
+    _full_disk_after(monkeypatch, 2)
+    with pytest.raises(InputError, match="nothing written"):
+        svc.scaffold("cnn", "cifar10", dest, {"epochs": 9}, force=True)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == before
+
+
+def test_force_does_not_write_through_a_hardlink(tmp_path: Path) -> None:
+    dest = tmp_path / "p"
+    svc.scaffold("cnn", "cifar10", dest, {})
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    (dest / "train.py").unlink()
+    (dest / "train.py").hardlink_to(outside)
+    svc.scaffold("cnn", "cifar10", dest, {}, force=True)
+    assert outside.read_text() == "precious\n"
+    assert (dest / "train.py").read_text().startswith('"""Train')
+    assert not any(p.name.startswith(svc.STAGING_PREFIX) for p in dest.iterdir())
+
+
+def test_force_keeps_the_mode_of_a_replaced_file(tmp_path: Path) -> None:
+    dest = tmp_path / "p"
+    svc.scaffold("cnn", "cifar10", dest, {})
+    (dest / "train.py").write_text("edited")
+    (dest / "train.py").chmod(0o755)
+    svc.scaffold("cnn", "cifar10", dest, {}, force=True)
+    assert (dest / "train.py").stat().st_mode & 0o777 == 0o755
