@@ -68,13 +68,20 @@ def _render(result: TrainResult, json_out: bool) -> int:
         if g.source:
             ui.note(f"GPU: mean utilisation {_fmt(g.mean_utilization_pct, '.0f')}%, peak memory "
                     f"{_fmt(g.peak_memory_mib, ',.0f')} MiB ({g.samples} NVML samples)")
-        ui.note(f"run folder: {result.run_dir}")
+        if result.run_dir:
+            ui.note(f"run folder: {result.run_dir}")
     if result.interrupted:
         return 130
     if result.returncode != 0:
+        if not result.run_dir:
+            raise GputkError(
+                f"training never started (exit {result.returncode}); no run folder kept; last lines of its "
+                f"output:\n{result.error_tail}",
+                hint="run `python train.py --synthetic --epochs 1` in the project to see the whole output",
+            )
         raise GputkError(
             f"training failed (exit {result.returncode}); last lines of {result.log_path}:\n{result.error_tail}",
-            hint="train.py needs keras and its backend in the interpreter; pass --python PATH to pick another",
+            hint=f"the whole log is {result.log_path}",
         )
     return 0
 
@@ -91,9 +98,13 @@ def train(
     ] = None,
     device: Annotated[TrainDevice, typer.Option("--device", help="auto, cpu (hide GPUs) or gpu (require one).")]
     = TrainDevice.auto,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the newest run's last checkpoint.")
+    ] = False,
     python: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--python", help="Interpreter with keras (default: $GPUTK_PYTHON, the active venv, python3)."),
+        typer.Option("--python", help="Interpreter with keras (default: $GPUTK_PYTHON, the active venv, "
+                     "python3 on PATH, or gputk's own when only it has keras)."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> int:
@@ -105,16 +116,20 @@ def train(
         gputk train cifar10 --synthetic --epochs 1
         gputk train my-cats --device gpu
         gputk train . --json
+        gputk train cifar10 --resume
     """
     from gputk import ui
     from gputk.host import LiveHost
-    from gputk.probes.python_env import target_python
-    from gputk.services.train import run_training
+    from gputk.services.train import read_project, run_training
+    from gputk.services.train_python import choose
 
-    interpreter = python or target_python(LiveHost())
+    read_project(directory)
+    host = LiveHost()
+    interpreter = choose(host, python)
+    ui.note(f"python: {interpreter.path} ({interpreter.why})")
     result = run_training(
         directory, python=interpreter, epochs=epochs, synthetic=synthetic, device=device.value,
-        synthetic_size=synthetic_size, on_event=_show_event, on_note=ui.note,
+        synthetic_size=synthetic_size, resume=resume, on_event=_show_event, on_note=ui.note, host=host,
     )
     return _render(result, json_out)
 
