@@ -25,7 +25,12 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def _epoch_line(event: dict[str, Any]) -> str:
-    parts = [f"{event.get('epoch')}/{event.get('epochs')}", f"loss {_fmt(event.get('loss'), '.4f')}"]
+    parts = [f"{event.get('epoch')}/{event.get('epochs')}"]
+    if "g_loss" in event:  # the GAN: generator loss, discriminator loss and accuracy
+        parts += [f"G loss {_fmt(event.get('g_loss'), '.4f')}", f"D loss {_fmt(event.get('d_loss'), '.4f')}",
+                  f"D accuracy {_fmt(event.get('d_accuracy'), '.3f')}"]
+    else:
+        parts.append(f"loss {_fmt(event.get('loss'), '.4f')}")
     if "accuracy" in event:
         parts.append(f"accuracy {_fmt(event.get('accuracy'), '.3f')}")
     if "val_accuracy" in event:
@@ -42,8 +47,9 @@ def _show_event(event: dict[str, Any]) -> None:
     if kind == "start":
         gpus = event.get("gpus") or []
         where = ", ".join(gpus) if gpus else "CPU"
+        resumed = f", resuming after epoch {event.get('initial_epoch')}" if event.get("resumed_from") else ""
         ui.action("start", f"{event.get('template')} {event.get('dataset')} on {event.get('backend')} ({where}), "
-                  f"{event.get('train_size')} training images")
+                  f"{event.get('train_size')} training images{resumed}")
     elif kind == "epoch":
         ui.action("epoch", _epoch_line(event))
     elif kind == "interrupted":
@@ -57,13 +63,16 @@ def _render(result: TrainResult, json_out: bool) -> int:
     if json_out:
         ui.print_json("train", result.to_json())
     else:
+        gan = any("g_loss" in e for e in result.epochs)
+        keys = ("g_loss", "d_loss", "d_accuracy") if gan else ("loss", "accuracy", "val_accuracy")
+        heads = ["G loss", "D loss", "D accuracy"] if gan else ["loss", "accuracy", "val accuracy"]
         rows = [
-            (e.get("epoch"), _fmt(e.get("loss"), ".4f"), _fmt(e.get("accuracy"), ".3f"),
+            (e.get("epoch"), *(_fmt(e.get(k), ".4f" if "loss" in k else ".3f") for k in keys),
              _fmt(e.get("seconds"), ".1f"), _fmt(e.get("images_per_sec"), ",.0f"))
             for e in result.epochs
         ]
         if rows:
-            ui.print_table(["epoch", "loss", "accuracy", "seconds", "images/s"], rows)
+            ui.print_table(["epoch", *heads, "seconds", "images/s"], rows)
         g = result.gpu
         if g.source:
             ui.note(f"GPU: mean utilisation {_fmt(g.mean_utilization_pct, '.0f')}%, peak memory "

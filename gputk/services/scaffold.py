@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from gputk import __version__
 from gputk.errors import GputkError, InputError
+from gputk.host import Host
 from gputk.models.scaffold import (
     DataRequirement,
     Dataset,
@@ -50,6 +51,17 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 def templates_root() -> Traversable:
     return resources.files("gputk.templates")
+
+
+def default_device(host: Host) -> str:
+    """"gpu" when the NVIDIA kernel driver shows a GPU on ``host`` (what `detect` builds on), else "cpu".
+
+    Reads only /proc and /dev, never runs a tool: `gputk new` must stay fast on a machine with a wedged
+    driver. WSL2 exposes its GPU as /dev/dxg.
+    """
+    if host.listdir("/proc/driver/nvidia/gpus"):
+        return "gpu"
+    return "gpu" if host.exists("/dev/nvidia0") or host.exists("/dev/dxg") else "cpu"
 
 
 def check_name(value: str, what: str) -> str:

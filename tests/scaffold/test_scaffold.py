@@ -109,9 +109,9 @@ def test_force_overwrites_only_template_files(tmp_path: Path, capsys: pytest.Cap
 
 def test_force_json_reports_actions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dest = tmp_path / "p"
-    svc.scaffold("gan", "mnist", dest, {})
+    svc.scaffold("gan", "mnist", dest, {"device": "cpu"})
     capsys.readouterr()
-    assert run_cli(["new", "gan", "mnist", str(dest), "--force", "--json"]) == 0
+    assert run_cli(["new", "gan", "mnist", str(dest), "--force", "--json", "--device", "cpu"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["schema"] == "gputk.new/1"
     assert {f["action"] for f in doc["files"]} == {"identical"}
@@ -247,3 +247,31 @@ def test_force_keeps_the_mode_of_a_replaced_file(tmp_path: Path) -> None:
     (dest / "train.py").chmod(0o755)
     svc.scaffold("cnn", "cifar10", dest, {}, force=True)
     assert (dest / "train.py").stat().st_mode & 0o777 == 0o755
+
+
+def test_default_device_follows_the_driver(snap) -> None:  # type: ignore[no-untyped-def]
+    assert svc.default_device(snap.host()) == "cpu"
+    snap.add_file("/proc/driver/nvidia/gpus/0000:01:00.0/information", "Model: NVIDIA H100\n")
+    assert svc.default_device(snap.host()) == "gpu"
+
+
+@pytest.mark.parametrize(("backend", "device", "present", "absent"), [
+    ("tensorflow", "cpu", "tensorflow-cpu>=2.16", "and-cuda"),
+    ("tensorflow", "gpu", "tensorflow[and-cuda]>=2.16", "tensorflow-cpu"),
+    ("torch", "cpu", "--extra-index-url https://download.pytorch.org/whl/cpu", "cuda"),
+    ("jax", "cpu", "jax>=0.4.26", "cuda12"),
+    ("jax", "gpu", "jax[cuda12]>=0.4.26", "whl/cpu"),
+])
+def test_requirements_fit_the_device(tmp_path: Path, backend: str, device: str, present: str, absent: str) -> None:
+    svc.scaffold("cnn", "cifar10", tmp_path / "p", {"backend": backend, "device": device})
+    req = (tmp_path / "p" / "requirements.txt").read_text()
+    assert present in req and absent not in req
+    assert "keras>=3.8" in req
+
+
+def test_cli_device_and_install_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["new", "cnn", "catsdogs", str(tmp_path / "cats"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "python -m pip install -r requirements.txt && gputk train --synthetic" in err
+    req = (tmp_path / "cats" / "requirements.txt").read_text()
+    assert "keras>=3.8  # 3.8 added RandomShear" in req and "and-cuda" not in req
