@@ -147,10 +147,14 @@ def fleet(
     strict: Annotated[bool, typer.Option("--strict", help="Warnings and outliers fail too (exit 1).")] = False,
 ) -> int:
     from gputk import __version__, ui
+    from gputk.doctor.runner import check_ids
+    from gputk.doctor.summary import summarize_snapshot
     from gputk.services.fleet import run_fleet
 
     with ui.StepProgress("reading snapshots") as progress:
-        report = run_fleet(snapshots, jobs=jobs, progress=progress, timeout_s=timeout)
+        report = run_fleet(
+            snapshots, summarize_snapshot, check_ids(), jobs=jobs, progress=progress, timeout_s=timeout
+        )
     if json_out:
         ui.print_json("fleet", report.to_dict())
     elif markdown:

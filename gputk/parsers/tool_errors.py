@@ -78,7 +78,7 @@ def find_problems(text: str) -> tuple[ToolProblem, ...]:
     """The problems named in ``text``, in first-seen order, without duplicates."""
     found: list[tuple[int, ToolProblem]] = []
     low = text.lower()
-    for (problem, pattern), needle in zip(_PATTERNS, _NEEDLES):
+    for (problem, pattern), needle in zip(_PATTERNS, _NEEDLES, strict=True):
         if needle not in low:
             continue
         m = pattern.search(text)

@@ -297,23 +297,23 @@ def pcie_below_max(machines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run_fleet(
     args: Sequence[str],
+    reader: Callable[[str], dict[str, Any]],
+    check_ids: Sequence[str],
     jobs: int | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     timeout_s: float | None = None,
 ) -> FleetReport:
-    """The use case: expand the inputs, read them in parallel, build the view."""
-    from gputk.doctor.runner import check_ids
+    """The use case: expand the inputs, read each with ``reader`` in worker processes, build the view."""
     from gputk.services.fleet_read import PER_SNAPSHOT_TIMEOUT_S, read_all
 
     inputs = expand_inputs(args)
     paths = inputs.paths
     summaries = []
     total = len(paths)
-    for done, (index, summary) in enumerate(
-        read_all(paths, jobs, timeout_s if timeout_s is not None else PER_SNAPSHOT_TIMEOUT_S), start=1
-    ):
+    timeout = timeout_s if timeout_s is not None else PER_SNAPSHOT_TIMEOUT_S
+    for done, (index, summary) in enumerate(read_all(paths, reader, jobs, timeout), start=1):
         summary["name"] = machine_name(paths[index])
         summaries.append(summary)
         if progress:
             progress(done, total, summary["name"])
-    return build_report(summaries, check_ids(), inputs.ignored)
+    return build_report(summaries, check_ids, inputs.ignored)

@@ -10,6 +10,7 @@ process, so it over-states).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -73,10 +74,8 @@ def run_measured(argv: list[str]) -> tuple[float, float, int]:
         except psutil.Error:
             procs = []
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
-            except psutil.Error:
-                pass
         peak = max(peak, total)
         time.sleep(0.02)
     return time.perf_counter() - t0, peak / 1e6, proc.returncode

@@ -71,7 +71,7 @@ def write_machine(
         build(w, machine)
         nvml = w.manifest["probes"].get("nvml")
         if isinstance(nvml, dict) and nvml.get("status") == "ok":
-            for g, width in zip(nvml["gpus"], widths):
+            for g, width in zip(nvml["gpus"], widths, strict=False):
                 g.update(pcie_gen_current=4, pcie_gen_max=4, pcie_width_current=width, pcie_width_max=16)
         w.write_manifest()
         if as_tar:
