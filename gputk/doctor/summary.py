@@ -108,7 +108,7 @@ def summarize_snapshot(path: str) -> dict[str, Any]:
             for c in report.checks
             if c.status in PROBLEM_STATUSES
         ],
-        "facts": _facts(ctx),
+        "facts": machine_facts(ctx),
         "gpus": _gpus(ctx),
     }
 
@@ -117,7 +117,7 @@ def _str(v: object) -> str | None:
     return str(v)[:200] if isinstance(v, (str, int, float)) else None
 
 
-def _facts(ctx: Any) -> dict[str, str | None]:
+def machine_facts(ctx: Any) -> dict[str, str | None]:
     plat = ctx.platform()
     nvcc = ctx.nvcc()
     cudnn = sorted({c.version for c in ctx.cudnn() if c.version})
