@@ -11,11 +11,14 @@ import contextlib
 import datetime as _dt
 import importlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any
 
 import typer
 
@@ -70,14 +73,9 @@ def root(
     """Set up, diagnose and exercise GPU machines for deep-learning work."""
 
 
+# A command module that fails to import is a gputk bug: it must surface, never silently drop a command.
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"gputk.cli.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"gputk.cli.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f"gputk.cli.{_name}").register(app)
 
 
 def crash_log_dir() -> Path:
@@ -113,9 +111,45 @@ def _base(cls: type, name: str) -> type[Exception]:
 _ClickException = _base(typer.BadParameter, "ClickException")
 
 
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C (or a polite kill): stop the commands gputk started, then unwind as an interrupt.
+
+    The children run in their own process groups (so a timeout can kill a whole group), which
+    also means the terminal's SIGINT never reaches them: they are killed here, before the
+    thread pools wait for their workers, so the interrupt ends gputk at once.
+    """
+    from gputk import host
+
+    host.stop_children()
+    raise KeyboardInterrupt
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            old[sig] = signal.signal(sig, _on_signal)
+    return old
+
+
 def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; never raises (except SystemExit from Typer)."""
+    from gputk import host
+
     command = typer.main.get_command(app)
+    host.allow_children()
+    old_handlers = _install_signal_handlers()
+    try:
+        return _run(command, argv)
+    finally:
+        for sig, handler in old_handlers.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, handler)
+
+
+def _run(command: Any, argv: list[str] | None) -> int:
     try:
         rv = command.main(args=argv, prog_name="gputk", standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):

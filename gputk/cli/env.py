@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from gputk.cli.common import JsonOpt, SnapshotOpt, make_host
+from gputk.compat.cuda import mvc_floors_text
 
 if TYPE_CHECKING:
     from gputk.services.env import Listing, Shell
@@ -17,8 +18,7 @@ if TYPE_CHECKING:
 
 _AUTO_HELP = (
     "Toolkit version: 12, 12.3, 12.3.2, or auto. auto = the newest installed toolkit whose CUDA major "
-    "the driver runs (11.x >= 450.80.02, 12.x >= 525.60.13, 13.x >= 580.65.06), or the newest when no "
-    "driver is detected."
+    f"the driver runs ({mvc_floors_text()}), or the newest when no driver is detected."
 )
 
 
@@ -178,6 +178,7 @@ def _print_listing(listing: Listing) -> None:
             t.root,
             t.nvcc or "-",
             ", ".join(t.links) or "-",
+            str(t.min_driver() or "?"),
             "yes" if listing.active(t) else "",
         )
         for t in listing.toolkits
@@ -186,7 +187,7 @@ def _print_listing(listing: Listing) -> None:
         ui.note("no CUDA toolkit found")
         return
     # Plain aligned columns, not a rich table: paths must not be folded (they get copy-pasted).
-    header = ("version", "kind", "path", "nvcc", "links", "active")
+    header = ("version", "kind", "path", "nvcc", "links", "min driver", "active")
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     for r in (header, *rows):
         sys.stdout.write("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
