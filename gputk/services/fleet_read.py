@@ -4,7 +4,7 @@
 snapshot with the snapshot reader's safety checks, run every check, keep a small
 summary) in worker processes, one snapshot at a time each, and yields the summaries as
 they finish, so the snapshots are streamed: only their summaries stay in memory. Each
-worker extracts tarballs into a private scratch folder emptied after every snapshot.
+worker's temporary files go to a private scratch folder emptied after every snapshot.
 
 A snapshot whose reader raises, takes longer than the per-snapshot timeout, exhausts the
 worker's memory cap or kills its worker is reported as unreadable with that reason
@@ -63,7 +63,7 @@ def _worker(conn: Connection, reader: Reader, tmp_root: str, memory_cap: int) ->
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = memory_cap if hard == resource.RLIM_INFINITY else min(memory_cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    tempfile.tempdir = tmp_root  # extracted tarballs land here, and are removed after each snapshot
+    tempfile.tempdir = tmp_root  # anything a reader writes lands here, removed after each snapshot
     while True:
         try:
             msg = conn.recv()
@@ -100,9 +100,9 @@ class _Slot:
 
 
 def scratch_base() -> str | None:
-    """Where workers extract tarballs: memory-backed /dev/shm when it has room (a snapshot is
-    hundreds of small files, and creating and removing them on a disk costs more than reading
-    them), else the usual temp folder (None)."""
+    """Where workers put temporary files: memory-backed /dev/shm when it has room (creating and
+    removing many small files on a disk costs more than reading a snapshot), else the usual
+    temp folder (None)."""
     shm = "/dev/shm"
     try:
         st = os.statvfs(shm)
