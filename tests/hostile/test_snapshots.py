@@ -425,7 +425,24 @@ PATHS = [
     Case("from-directory", lambda sb: ["detect", "--from", str(sb.root)], refused("directory")),
 ]
 
-ALL = TARBALLS + MANIFESTS + DIRECTORIES + PATHS
+
+def _fleet_folder(sb: Sandbox) -> list[str]:
+    """A folder of snapshots from many strangers: each refused on its own, nothing outside read."""
+    folder = sb.root / "snaps"
+    folder.mkdir()
+    os.mkfifo(folder / "a.tar.gz")
+    write_tar(folder / "b.tar.gz", [], raw_tail=huge_header(tarfile.XHDTYPE, 1 << 30))
+    write_tar(folder / "c.tar.gz", [(_info("s/root/s", S, "."), None), (_info("s/root/s/s/x"), b"x")])
+    (sb.outside / "snap/root").mkdir(parents=True)
+    (sb.outside / "snap/manifest.json").write_bytes((sb.outside / "manifest.json").read_bytes())
+    os.symlink(sb.outside / "snap", folder / "d")
+    os.symlink(sb.outside / "manifest.json", folder / "e.tar.gz")
+    return ["fleet", str(folder)]
+
+
+FLEET = [Case("fleet-folder-of-hostile-snapshots", _fleet_folder, absent, timeout=30)]
+
+ALL = TARBALLS + MANIFESTS + DIRECTORIES + PATHS + FLEET
 
 
 @pytest.fixture(scope="module")
