@@ -30,7 +30,7 @@ Examples:
     gputk fleet snaps/*.tar.gz --json | jq '.root_causes[] | {check, count}'
 """
 
-MARKS = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]", "error": "[magenta]E[/]"}
+MARKS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "skip": ("-", "dim"), "error": ("E", "magenta")}
 PLAIN_MARKS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-", "error": "E"}
 _WORST = ("error", "fail", "warn", "pass", "skip")
 SHOW_ALL_UP_TO = 30
@@ -45,38 +45,35 @@ def _names(names: list[str]) -> str:
 def _print_causes(report: FleetReport) -> None:
     from gputk import ui
 
-    console = ui.out()
     total = len(report.readable)
     if not report.root_causes:
         return
-    console.print("\n[bold]Problems by root cause[/]")
+    ui.line()
+    ui.line(("Problems by root cause", "bold"))
     for r in report.root_causes:
-        console.print(
-            f"  {MARKS[r.status]} {len(r.machines)} of {total} machines: "
-            f"[bold]{ui.escape(r.check)}[/]: {ui.escape(r.summary)}"
-        )
-        console.print(f"      [dim]{ui.escape(_names(r.machines))}[/]")
+        ui.line("  ", MARKS[r.status], f" {len(r.machines)} of {total} machines: ", (r.check, "bold"), f": {r.summary}")
+        ui.line("      ", (_names(r.machines), "dim"))
         if r.fix:
-            console.print(f"      [bold]fix:[/] {ui.escape(r.fix)}")
+            ui.line("      ", ("fix:", "bold"), f" {r.fix}")
 
 
 def _print_outliers(report: FleetReport) -> None:
     from gputk import ui
     from gputk.services.fleet import FACT_TITLES
 
-    console = ui.out()
     if not (report.outliers or report.pcie):
         return
-    console.print("\n[bold]Outliers[/] (differ from the fleet's most common value)")
+    ui.line()
+    ui.line(("Outliers", "bold"), " (differ from the fleet's most common value)")
     for o in report.outliers:
         differ = _names([f"{n} {v}" for n, v in o.machines])
-        console.print(
-            f"  [yellow]![/] {ui.escape(FACT_TITLES.get(o.fact, o.fact))}: {ui.escape(o.majority)} on "
-            f"{o.majority_count}; {len(o.machines)} differ: {ui.escape(differ)}"
+        ui.line(
+            "  ", MARKS["warn"], f" {FACT_TITLES.get(o.fact, o.fact)}: {o.majority} on "
+            f"{o.majority_count}; {len(o.machines)} differ: {differ}"
         )
     for p in report.pcie:
-        console.print(
-            f"  [yellow]![/] PCIe link below max: {ui.escape(p['name'])} GPU {p['gpu']} runs "
+        ui.line(
+            "  ", MARKS["warn"], f" PCIe link below max: {p['name']} GPU {p['gpu']} runs "
             f"x{p['width']} of x{p['max_width']} (reseat the card or check the riser/slot)"
         )
 
@@ -114,16 +111,17 @@ def _print_text(report: FleetReport, show_all: bool) -> None:
     from gputk import ui
 
     c = report.counts()
-    ui.out().print(
-        f"[bold]gputk fleet[/]: {c['machines']} machines: {c['ok']} ok, {c['warn']} with warnings, "
+    ui.line(
+        ("gputk fleet", "bold"), f": {c['machines']} machines: {c['ok']} ok, {c['warn']} with warnings, "
         f"{c['fail']} failing, {c['unreadable']} unreadable"
     )
     _print_causes(report)
     _print_outliers(report)
     if report.unreadable:
-        ui.out().print("\n[bold]Unreadable snapshots[/]")
+        ui.line()
+        ui.line(("Unreadable snapshots", "bold"))
         for m in report.unreadable:
-            ui.out().print(f"  [magenta]✗[/] {ui.escape(m['path'])}: {ui.escape(m['reason'])}")
+            ui.line("  ", ("✗", "magenta"), f" {m['path']}: {m['reason']}")
     _print_machines(report, show_all)
     if report.ignored:
         ui.note(f"ignored {len(report.ignored)} files that are not snapshots (e.g. {report.ignored[0]})")
