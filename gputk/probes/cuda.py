@@ -29,6 +29,7 @@ from gputk.parsers.nvcc import parse_nvcc_version
 from gputk.probes.python_env import python_env
 
 NVCC_TIMEOUT_S = 20.0
+ACTIVE_NVCC_ARGV = ("nvcc", "--version")  # the nvcc first on PATH (a snapshot records exactly this)
 
 _DIR_VERSION = re.compile(r"cuda-?(\d+(?:\.\d+)*)$")
 _META_VERSION = re.compile(r"^(?:nvidia[_-]cuda[_-]nvcc(?:[_-]cu\d+)?|cuda-nvcc)-(\d+(?:\.\d+)+)")
@@ -229,7 +230,7 @@ def active_nvcc(host: Host, toolkits: list[Toolkit] | None = None) -> NvccInfo:
         for cand in dict.fromkeys(posixpath.join(d, "nvcc") for d in host.env.get("PATH", "").split(":") if d)
         if host.is_file(cand) and host.realpath(cand) != winner
     ]
-    res = host.run(["nvcc", "--version"], timeout=NVCC_TIMEOUT_S)
+    res = host.run(ACTIVE_NVCC_ARGV, timeout=NVCC_TIMEOUT_S)
     parsed = parse_nvcc_version(res.stdout) if res.ok else None
     if parsed:
         version, evidence = parsed.full, "nvcc --version"
