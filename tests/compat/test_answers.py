@@ -291,6 +291,13 @@ def test_tensorflow_pins() -> None:
     assert frameworks.pin_for("tensorflow", "3.7", "470.82.01", "11.4") is None  # no row covers Kepler
 
 
+def test_flavour_pins_refuse_gpus_older_than_every_flavour() -> None:
+    assert frameworks.pin_for("cupy", "3.7", "470.82.01", "11.4") is None
+    assert frameworks.pin_for("jax", "5.0", "580.95.05", "13.0") is None  # jax[cuda12] starts at 5.2
+    pin = frameworks.pin_for("numba", "6.1", "580.95.05", "13.0")
+    assert pin is not None and pin.requirement == "numba-cuda[cu12]"
+
+
 def test_torch_release_variants() -> None:
     assert frameworks.torch_release_variants("2.15.0+cu130") == ["cu130"]
     assert "cu126" in frameworks.torch_release_variants("2.14.1")

@@ -77,6 +77,7 @@ def test_no_driver_upgrade_is_advised_where_no_driver_exists(snap: SnapshotWrite
     assert c is not None and c.status == "fail" and c.fix is not None
     assert "no newer driver supports Tesla K80" in c.summary
     assert "Upgrade" not in c.fix.text and "last branch is 470" in c.fix.text
+    assert "builds for CUDA <= 11.4 whose arch list has sm_37" in c.fix.text
     assert not any("apt-get install -y $(ubuntu-drivers" in cmd for cmd in c.fix.commands)
 
 
