@@ -112,7 +112,9 @@ def gpu_support(ctx: Context) -> Outcome:
         need = cuda_compat.min_driver(first) if first else None
         if need is None or need.kind != "toolkit":
             continue
-        if drv and Version.of(drv) < need.version and g.source == "pci":  # NVML / nvidia-smi listing the GPU proves the driver drives it
+        if (
+            drv and Version.of(drv) < need.version and g.source == "pci"
+        ):  # NVML / nvidia-smi listing the GPU proves the driver drives it
             problems.append(
                 f"{g.name} ({gen.name}, sm_{g.cc.replace('.', '') if g.cc else '?'}) needs CUDA >= {first} "
                 f"and so driver >= {need.version}; driver {drv} is older"
@@ -256,7 +258,7 @@ def build_fit(name: str, r: dict[str, Any], ctx: Context) -> Outcome | None:
                 + (f", {' '.join(row.arch)}" if row.arch else ""),
             )
         )
-        probed = Version.parse(_cudnn_text(r.get("cudnn_build")))
+        probed = Version.parse(r.get("cudnn_compiled")) or Version.parse(_cudnn_text(r.get("cudnn_build")))
         # TensorFlow's build info often names the major only ("9"): the tested table says the minor
         built_cudnn = (
             str(probed)

@@ -9,7 +9,9 @@ import pytest
 
 from gputk.cli.app import run_cli
 from gputk.compat import cuda as cuda_compat
+from gputk.probes.frameworks import _parse_child
 from gputk.snapshot import SnapshotWriter
+from tests.conftest import FIXTURES
 from tests.doctor.scenarios import HEALTHY, Gpu, build, tf_ok, torch_ok
 from tests.doctor.test_scenarios import run, sole_failure, status
 
@@ -217,3 +219,38 @@ def test_env_list_and_doctor_give_the_same_minimum_driver(
     report = run(snap, m)
     c = report.get("cuda.driver-compat")
     assert c is not None and c.fix is not None and f">= {expected}" in c.fix.text
+
+
+@pytest.mark.parametrize(
+    ("fixture", "loaded", "compiled"),
+    [
+        ("tf-cudnn-9.1-loaded-9.3-built.txt", "9.1.0", "9.3.0"),
+        ("tf-cudnn-8.7-loaded-8.9.4-built.txt", "8.7.0", "8.9.4"),
+    ],
+)
+def test_tensorflow_stderr_names_the_loaded_and_the_built_cudnn(
+    fixture: str, loaded: str, compiled: str
+) -> None:
+    stderr = (FIXTURES / "framework-stderr" / fixture).read_text()
+    r = _parse_child("tensorflow", json.dumps({"status": "ok", "version": "2.18.0"}) + "\n", stderr)
+    assert (r["cudnn_loaded"], r["cudnn_compiled"]) == (loaded, compiled)
+
+
+def test_cudnn_skew_from_a_real_tensorflow_log_is_a_failure_naming_both(snap: SnapshotWriter) -> None:
+    stderr = (FIXTURES / "framework-stderr" / "tf-cudnn-9.1-loaded-9.3-built.txt").read_text()
+    r = _parse_child(
+        "tensorflow",
+        json.dumps(
+            tf_ok(
+                version="2.18.0",
+                cuda_build="12.5.1",
+                cudnn_build="9",
+                op_ok=False,
+                op_error="DNN library initialization failed",
+            )
+        ),
+        stderr,
+    )
+    _report, c = sole_failure(snap, HEALTHY.but(frameworks={"tensorflow": r}), "framework.tensorflow")
+    assert c.summary == "TensorFlow 2.18.0 needs cuDNN 9.3.0 (same major, >= minor) but loads cuDNN 9.1.0"
+    assert c.fix.commands == ("python -m pip install 'nvidia-cudnn-cu12>=9.3.0'",)
