@@ -88,7 +88,10 @@ def gpu_support(ctx: Context) -> Outcome:
     if not gpus:
         return skipped("compute capability of the GPU unknown")
     drv, drv_src = ctx.driver_version()
-    evidence: list[Evidence] = [ev(drv_src or "driver", f"driver {drv or 'not loaded'}")]
+    if drv is None:  # not loaded: the installed user-space driver says which branch is on disk
+        found = drv_compat.find_driver_version(user_space=ctx.kernel().user_space_versions)
+        drv, drv_src = (str(found), f"{found.source} (installed, not loaded)") if found else (None, "")
+    evidence: list[Evidence] = [ev(drv_src or "driver", f"driver {drv or 'not installed'}")]
     problems: list[str] = []
     fix: Fix | None = None
     p = ctx.platform()
@@ -132,7 +135,9 @@ def gpu_support(ctx: Context) -> Outcome:
     if problems:
         return failed("; ".join(problems), evidence, fix)
     names = ", ".join(f"{g.name} ({_gen_name(g)})" for g in gpus)
-    return passed(f"driver {drv or '(none loaded)'} supports {names}", *evidence)
+    if not drv:
+        return passed(f"no driver installed; {names} can run the current branches unless noted", *evidence)
+    return passed(f"driver {drv} supports {names}", *evidence)
 
 
 def _gen_name(g: GpuView) -> str:

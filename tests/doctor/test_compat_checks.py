@@ -254,3 +254,64 @@ def test_cudnn_skew_from_a_real_tensorflow_log_is_a_failure_naming_both(snap: Sn
     _report, c = sole_failure(snap, HEALTHY.but(frameworks={"tensorflow": r}), "framework.tensorflow")
     assert c.summary == "TensorFlow 2.18.0 needs cuDNN 9.3.0 (same major, >= minor) but loads cuDNN 9.1.0"
     assert c.fix.commands == ("python -m pip install 'nvidia-cudnn-cu12>=9.3.0'",)
+
+
+def test_jax_cuda13_plugin_on_a_575_driver_names_the_cuda12_extra(snap: SnapshotWriter) -> None:
+    jax = {
+        "status": "ok",
+        "version": "0.8.1",
+        "plugin": "jax-cuda13-plugin",
+        "cuda_major_build": 13,
+        "gpu_count": 0,
+        "gpus": [],
+        "gpu_error": "No visible GPU devices",
+    }
+    m = HEALTHY.but(
+        module_loaded="575.57.08",
+        user_space="575.57.08",
+        cuda_driver="12.9",
+        toolkits=(),
+        frameworks={"jax": jax},
+    )
+    _report, c = sole_failure(snap, m, "framework.jax")
+    assert c.summary == "jax 0.8.1 is the CUDA 13 build; it needs driver >= 580, this is 575.57.08"
+    assert c.fix.commands == ("python -m pip install 'jax[cuda12]'",)
+
+
+@pytest.mark.parametrize(
+    ("facts", "numba_spec", "cupy_spec"),
+    [
+        ({"driver_cuda": "13.0", "compute_capability": "6.1"}, "numba-cuda[cu12]", "cupy-cuda12x"),
+        ({"driver_cuda": "13.1", "compute_capability": "12.0"}, "numba-cuda[cu13]", "cupy-cuda13x"),
+        ({"driver_cuda": "12.8", "compute_capability": "12.0"}, "numba-cuda[cu12]", "cupy-cuda12x"),
+    ],
+)
+def test_demo_gpu_check_hints_name_the_fitting_flavour(
+    facts: dict[str, str], numba_spec: str, cupy_spec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gputk.compat.frameworks import install_spec
+    from gputk.demos import gpucheck
+
+    monkeypatch.setattr(gpucheck, "_FACTS", dict(facts))
+    major = gpucheck._flavour()
+    assert (install_spec("numba", major), install_spec("cupy", major)) == (numba_spec, cupy_spec)
+
+
+def test_pascal_whose_module_does_not_load_after_an_upgrade_to_590(snap: SnapshotWriter) -> None:
+    """The 590 user space is installed, the module refused the GPU: name the 580 legacy branch."""
+    m = HEALTHY.but(
+        gpus=(PASCAL,),
+        module_loaded=None,
+        user_space="590.48.01",
+        cuda_driver="13.1",
+        nvml=None,
+        smi=None,
+        toolkits=(),
+        frameworks={},
+    )
+    report = run(snap, m)
+    c = report.get("driver.gpu-support")
+    assert c is not None and c.status == "fail"
+    assert c.summary.startswith("driver 590.48.01 does not support GP102 [GeForce GTX 1080 Ti] (Pascal)")
+    assert any("installed, not loaded" in e.source for e in c.evidence)
+    assert c.fix is not None and "sudo apt-get install -y nvidia-driver-580" in c.fix.commands
