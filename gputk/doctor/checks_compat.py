@@ -23,7 +23,7 @@ from gputk.doctor import fixes
 from gputk.doctor.base import Outcome, check, ev, failed, passed, skipped
 from gputk.doctor.context import Context, GpuView
 from gputk.models.doctor import Evidence, Fix
-from gputk.probes.cudnn import decode_cudnn_version
+from gputk.parsers.cudnn import decode_cudnn_version
 from gputk.probes.platform import PlatformInfo
 
 _DRIVER_AFTER = ("driver.kernel-module", "driver.nvml", "driver.nvidia-smi")

@@ -18,7 +18,7 @@ from gputk.doctor.base import FunctionCheck, Outcome, check, ev, failed, passed,
 from gputk.doctor.checks_compat import build_fit
 from gputk.doctor.context import Context
 from gputk.models.doctor import Evidence, Fix
-from gputk.probes.cudnn import decode_cudnn_version
+from gputk.parsers.cudnn import decode_cudnn_version
 from gputk.probes.platform import PlatformInfo
 
 ROOTS = (

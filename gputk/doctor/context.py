@@ -22,6 +22,7 @@ from gputk.host import Host
 from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit
 from gputk.models.doctor import CheckResult
 from gputk.models.gpu import GpuRecord
+from gputk.parallel import warm
 from gputk.probes.cuda import active_nvcc, cuda_home, find_toolkits, pip_cuda_wheels
 from gputk.probes.cudnn import CudnnInstall, find_cudnn
 from gputk.probes.driver import KernelDriverState, kernel_driver_state
@@ -179,6 +180,19 @@ class Context:
         version, _ = self.driver_version()
         derived = cuda_compat.newest_cuda(version)
         return (str(derived), "the minimum-driver table (gputk/compat/data/cuda.json)") if derived else (None, "")
+
+    def prefetch(self, frameworks: tuple[str, ...] = FRAMEWORKS) -> None:
+        """Start every fact, and the framework probes, at once in the background.
+
+        The checks run in dependency order; without this the probes they call would run one
+        after another and hung tools would add their timeouts up. Started together, the slowest
+        timeout is the whole wait; a check asking for a fact still coming waits for it.
+        """
+        warm(
+            self.platform, self.pci, self.kernel, self.nvml, self.smi, self.toolkits, self.nvcc,
+            self.cuda_home, self.pip_wheels, self.cudnn, lambda: self.start_frameworks(frameworks),
+            wait=False,
+        )
 
     # -- frameworks --------------------------------------------------------------
 

@@ -240,6 +240,8 @@ def probe_framework(
 
     def live() -> dict[str, Any]:
         env = py if py is not None else python_env(host)
+        if env.get("error") == "timeout":  # the interpreter did not even answer: no import will
+            return {"status": "timeout", "detail": f"not probed: {env.get('detail')}"}
         sites = [str(p) for p in env.get("site_packages") or []]
         if env.get("user_site"):
             sites.append(str(env["user_site"]))

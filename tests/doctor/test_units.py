@@ -9,9 +9,10 @@ from gputk.doctor.checks_env import parse_visible_devices
 from gputk.doctor.context import Context
 from gputk.doctor.runner import run_checks, select
 from gputk.errors import InputError
-from gputk.probes.cudnn import decode_cudnn_version, find_cudnn, parse_cudnn_header
+from gputk.parsers.cudnn import decode_cudnn_version, parse_cudnn_header
+from gputk.parsers.os_release import parse_os_release
+from gputk.probes.cudnn import find_cudnn
 from gputk.probes.frameworks import _parse_child, probe_framework
-from gputk.probes.platform import parse_os_release
 from gputk.snapshot import SnapshotWriter
 
 

@@ -9,12 +9,11 @@ import shutil
 import pytest
 
 from gputk.host import LiveHost
+from gputk.parsers.cuda_version import parse_version_json, parse_version_txt
 from gputk.probes.cuda import (
     active_nvcc,
     cuda_home,
     find_toolkits,
-    parse_version_json,
-    parse_version_txt,
     pip_cuda_wheels,
 )
 from gputk.snapshot import SnapshotWriter
