@@ -148,6 +148,14 @@ def test_architectures_each_cuda_can_target() -> None:
         (None, "NVIDIA GB10", "12.1", "Blackwell"),
         (None, "NVIDIA L40S", "8.9", "Ada"),
         (None, "Tesla T4", "7.5", "Turing"),
+        (None, "NVIDIA GeForce RTX 3050 A Laptop GPU", "8.9", "Ada"),  # AD106/AD107, not the Ampere 3050
+        (None, "NVIDIA RTX 4000 SFF Ada Generation", "8.9", "Ada"),
+        (None, "NVIDIA RTX 2000E Ada Generation", "8.9", "Ada"),
+        (None, "NVIDIA RTX 6000D", "12.0", "Blackwell"),
+        (None, "NVIDIA RTX PRO 500 Blackwell Generation Laptop GPU", "12.0", "Blackwell"),
+        ("10de:2822", None, "8.9", "Ada"),
+        ("10de:2d83", None, "12.0", "Blackwell"),  # GeForce RTX 5050
+        ("10de:31c2", None, "10.3", "Blackwell"),  # GB300
         (None, "Matrox G200", None, None),
     ],
 )
