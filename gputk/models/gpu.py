@@ -154,6 +154,10 @@ ToolProblem = Literal[
     "gpu-lost",  # "Unable to determine the device handle for GPU ...: Unknown Error"
     "insufficient-permissions",
     "command-not-found",
+    "driver-not-installed",  # "modprobe: FATAL: Module nvidia not found in directory /lib/modules/..."
+    "no-pci-devices",  # inxi "No PCI device data found", lspci "Cannot find any working access method"
+    "gpu-access-blocked",  # WSL: "Failed to initialize NVML: GPU access blocked by the operating system"
+    "container-gpu-unavailable",  # docker: could not select device driver "" with capabilities: [[gpu]]
 ]
 
 
