@@ -39,11 +39,22 @@ PARSERS: list[Callable[[str], object]] = [
     parse_proc_driver_version,
     parse_any,
 ]
-REAL = sorted(
-    p.read_text()
-    for p in FIXTURES.glob("*/*")
-    if p.is_file() and p.parent.name != "snapshots" and p.name != "SOURCES.md"
+# The fixture folders of GPU tool outputs (others hold snapshots, /proc/cpuinfo, GPU-check logs).
+GPU_TOOL_DIRS = (
+    "nvidia-smi-xml",
+    "nvidia-smi-table",
+    "nvidia-smi-q",
+    "nvidia-smi-L",
+    "nvidia-smi-csv",
+    "proc-driver-version",
+    "lspci",
+    "lshw",
+    "inxi",
+    "hwinfo",
+    "errors",
+    "pastes",
 )
+REAL = sorted(p.read_text() for d in GPU_TOOL_DIRS for p in (FIXTURES / d).glob("*") if p.is_file())
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
