@@ -44,6 +44,7 @@ _ITEM = re.compile(
 # A key starts a word: "bus ID", "chip-ID" or any lower-case word ending in ":" ("v:", "non-free:").
 _KEY = re.compile(r"(?<![\w-])(bus ID|chip ID|class ID|[a-z][a-z_-]{0,30}(?:-ID)?):(?=\s|$)")
 _NO_PCI = "no pci device data found"
+_UNNAMED = re.compile(r"\bDevice ([0-9a-fA-F]{4})$")
 _VENDOR_WORDS = re.compile(
     r"^(?:NVIDIA|Advanced Micro Devices \[AMD/ATI\]|Advanced Micro Devices \[AMD\]|AMD/ATI|AMD|ATI|Intel|Matrox|ASPEED)\s*"
 )
@@ -71,6 +72,9 @@ def _device(item: str) -> GpuRecord | None:
     rest = _VENDOR_WORDS.sub("", name_part)
     if rest.startswith("[") and rest.endswith("]"):
         rest = rest[1:-1]
+    unnamed = _UNNAMED.search(name_part)  # "NVIDIA Device 1b00": a device id the kernel had no name for
+    if did is None and unnamed:
+        did = unnamed.group(1).lower()
     driver = fields.get("driver")
     version = fields.get("v")
     return GpuRecord(

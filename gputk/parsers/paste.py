@@ -21,7 +21,7 @@ _ANSI = re.compile(
     r"\x1b\[[0-9;?]{0,64}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
 )
 _IRC = re.compile(r"\x03[0-9]{0,2}(?:,[0-9]{1,2})?|[\x02\x0f\x16\x1d\x1f]")
-_FENCE = re.compile(r"[ \t]*(?:```|~~~)[\w+-]{0,32}[ \t]*")
+_FENCE = re.compile(r"[ \t]*(?:`{3,16}|~{3,16})[\w+-]{0,32}[ \t]*")
 _QUOTE = re.compile(r"[ \t]{0,3}>[ \t]?")
 # Tools whose command lines are recognised (after sudo, a path, or with .exe); the GPU tools also
 # without a prompt when the line holds nothing but options.
@@ -41,7 +41,7 @@ _PROMPT = re.compile(
     r"|[A-Za-z]:\\[^>\n]{0,200}>)[ \t]*"
 )
 # A bare prompt sign: a command line only when a known tool follows.
-_SIGN = re.compile(r"(?:\([\w.-]{1,64}\)[ \t]*)?[$#%>❯➜][ \t]*")
+_SIGN = re.compile(r"(?:\([\w.-]{1,64}\)[ \t]*)?(?:~[^\s$#%>]{0,200}[ \t]?)?[$#%>❯➜][ \t]*")
 
 
 @dataclass(frozen=True)

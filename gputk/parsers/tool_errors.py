@@ -65,6 +65,10 @@ _PATTERNS: tuple[tuple[ToolProblem, re.Pattern[str]], ...] = (
         ),
     ),
     ("command-not-found", re.compile(r"Command 'nvidia-smi' not found", re.I)),
+    (
+        "command-not-found",
+        re.compile(r"No such file or directory: '(?:nvidia-smi|lspci|lshw|inxi|hwinfo|nvcc)'", re.I),
+    ),
 )
 _TOOLS = ("nvidia-smi", "lspci", "lshw", "inxi", "hwinfo", "nvcc")
 # "bash: nvidia-smi: command not found", "sh: 1: nvidia-smi: not found",
