@@ -78,7 +78,7 @@ _FORMATS: tuple[tuple[str, Callable[[str], bool], Callable[[str], ParseResult]],
 def _csv_from_command(text: str, commands: tuple[str, ...]) -> ParseResult | None:
     """A ``--query-gpu`` CSV read with the field list of its pasted command line; None otherwise."""
     query = query_fields(commands)
-    if query is None:
+    if query is None or find_problems(text):  # "No devices were found" is no CSV row
         return None
     fields, _noheader = query
     result = nvidia_smi_csv.parse_nvidia_smi_csv(text, fields)

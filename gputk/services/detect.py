@@ -137,7 +137,7 @@ def _fill_driver(records: list[GpuRecord], driver: DriverInfo) -> list[GpuRecord
         return records
     out = []
     for r in records:
-        pci_only = r.source.startswith(("sysfs", "lspci", "lshw"))
+        pci_only = r.source.startswith(("sysfs", "lspci", "lshw", "inxi", "hwinfo"))
         if r.vendor == "nvidia" and (
             r.kernel_driver == "nvidia" or (r.kernel_driver is None and not pci_only)
         ):
@@ -272,7 +272,7 @@ def detect_from_files(paths: Sequence[str | Path]) -> DetectResult:
         if parsed.format is None:
             raise InputError(
                 f"{path}: not a GPU tool output gputk recognises",
-                "supported: nvidia-smi (-q -x, table, -L, --query-gpu csv), lspci, lshw, inxi -G, hwinfo, "
+                "supported: nvidia-smi (table, -q, -q -x, -L, --query-gpu csv), lspci, lshw, inxi -G, hwinfo, "
                 "nvcc --version, /proc/driver/nvidia/version and their error messages",
             )
         n = len(parsed.gpus)

@@ -221,6 +221,11 @@ def test_csv_without_header_reads_its_columns_from_the_pasted_command_line() -> 
     ]
 
 
+def test_a_query_command_answered_by_an_error_is_the_error_not_a_gpu() -> None:
+    r = parse_any("$ nvidia-smi --query-gpu=name --format=csv,noheader\nNo devices were found\n")
+    assert (r.format, r.gpus, r.problems) == ("tool-error", (), ("no-devices",))
+
+
 def test_nvidia_smi_L_mig_list_after_a_root_prompt_and_in_a_four_backtick_fence() -> None:
     [g] = _any("nvidia-smi-L", "a100-80gb-mig-1g10gb-x7-prompt.txt").gpus
     assert (g.name, g.uuid, g.mig_mode) == (
