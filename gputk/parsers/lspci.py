@@ -105,8 +105,9 @@ def product_name(device: str | None) -> str | None:
 
 
 def _split_vendor(desc: str) -> tuple[str | None, str]:
+    low = desc.lower()
     for prefix in _VENDOR_PREFIXES:
-        if desc.startswith(prefix):
+        if low.startswith(prefix.lower()):  # pciutils before 2009 wrote "nVidia Corporation"
             return prefix, desc[len(prefix) :].strip()
     return None, desc
 

@@ -43,7 +43,8 @@ _PATTERNS: tuple[tuple[ToolProblem, re.Pattern[str]], ...] = (
     ("nvml-library-not-found", re.compile(r"libnvidia-ml\.so(?:\.1)?: cannot open shared object file", re.I)),
     ("nvml-library-not-found", re.compile(r"could not load NVML library", re.I)),
     ("gpu-access-blocked", re.compile(r"GPU access blocked by the operating system", re.I)),
-    ("driver-not-installed", re.compile(r"Module nvidia(?:-current)? not found in directory", re.I)),
+    # "modprobe: FATAL: Module nvidia not found in directory /lib/modules/...", "modinfo: ERROR: Module ..."
+    ("driver-not-installed", re.compile(r"(?:FATAL|ERROR): Module nvidia(?:-current)? not found", re.I)),
     ("no-pci-devices", re.compile(r"No PCI device data found", re.I)),
     ("no-pci-devices", re.compile(r"Cannot find any working access method", re.I)),
     ("no-pci-devices", re.compile(r"pcilib: Cannot open /proc/bus/pci", re.I)),

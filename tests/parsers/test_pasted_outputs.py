@@ -327,3 +327,19 @@ def test_a_traceback_saying_nvidia_smi_is_missing_above_an_lshw_paste() -> None:
     assert [(g.name, g.pci_bus_id, g.kernel_driver) for g in r.gpus] == [
         ("GeForce 9300 GS", "0000:03:00.0", "nouveau")
     ]
+
+
+def test_two_commands_in_one_paste_the_missing_driver_file_and_lspci() -> None:
+    r = _any("lspci", "gtx750ti-nouveau-after-proc-version-missing.txt")
+    assert r.problems == ("driver-not-loaded",)
+    assert [(g.name, g.pci_bus_id, g.kernel_driver) for g in r.gpus] == [("GeForce GTX 750 Ti", "0000:02:00.0", "nouveau")]
+    r = _any("lspci", "geforce-8800gt-2008-nvidia-lowercase-prompts.txt")  # "nVidia Corporation" (2008)
+    assert [(g.vendor, g.name, g.pci_bus_id) for g in r.gpus] == [("nvidia", "GeForce 8800 GT", "0000:04:00.0")]
+    assert r.problems == ("driver-not-loaded",)
+
+
+def test_inxi_without_pci_data_and_a_module_that_is_not_installed() -> None:
+    r = _any("inxi", "no-pci-device-data-headless.txt")
+    assert (r.format, r.gpus, r.problems) == ("inxi", (), ("no-pci-devices",))
+    r = _any("errors", "modprobe-fatal-smi-failed-ppc64le.txt")
+    assert (r.gpus, r.problems) == ((), ("driver-not-installed", "driver-not-loaded"))
