@@ -28,46 +28,89 @@ from gputk.models.gpu import DriverInfo, GpuRecord, ParseResult, ToolProblem, no
 
 SOURCE = "tool-errors"
 
-_PATTERNS: tuple[tuple[ToolProblem, re.Pattern[str]], ...] = (
-    ("driver-not-loaded", re.compile(r"couldn't communicate with the NVIDIA driver", re.I)),
+# (problem, a lower-case literal the message cannot lack, the pattern). The texts are mostly healthy
+# output (a 100 kB+ `nvidia-smi -q -x` of an 8-GPU machine), where a substring test is ~100x cheaper
+# than a case-insensitive regex search, so each pattern runs only where its literal occurs.
+_PATTERNS: tuple[tuple[ToolProblem, str, re.Pattern[str]], ...] = (
     (
         "driver-not-loaded",
+        "couldn't communicate",
+        re.compile(r"couldn't communicate with the NVIDIA driver", re.I),
+    ),
+    (
+        "driver-not-loaded",
+        "failed to initialize nvml",
         re.compile(r"Failed to initialize NVML: (?:Unknown Error|Driver Not Loaded)", re.I),
     ),
-    ("driver-not-loaded", re.compile(r"/proc/driver/nvidia/version: No such file or directory", re.I)),
-    ("driver-not-loaded", re.compile(r"nvml error: driver not loaded", re.I)),
-    ("driver-library-mismatch", re.compile(r"Driver/library version mismatch", re.I)),
-    ("no-devices", re.compile(r"^[ \t]*No devices were found", re.I | re.M)),
-    ("nvml-library-not-found", re.compile(r"NVML Shared Library Not Found", re.I)),
-    ("nvml-library-not-found", re.compile(r"couldn't find libnvidia-ml\.so", re.I)),
-    ("nvml-library-not-found", re.compile(r"libnvidia-ml\.so(?:\.1)?: cannot open shared object file", re.I)),
-    ("nvml-library-not-found", re.compile(r"could not load NVML library", re.I)),
-    ("gpu-access-blocked", re.compile(r"GPU access blocked by the operating system", re.I)),
-    # "modprobe: FATAL: Module nvidia not found in directory /lib/modules/...", "modinfo: ERROR: Module ..."
-    ("driver-not-installed", re.compile(r"(?:FATAL|ERROR): Module nvidia(?:-current)? not found", re.I)),
-    ("no-pci-devices", re.compile(r"No PCI device data found", re.I)),
-    ("no-pci-devices", re.compile(r"Cannot find any working access method", re.I)),
-    ("no-pci-devices", re.compile(r"pcilib: Cannot open /proc/bus/pci", re.I)),
+    (
+        "driver-not-loaded",
+        "/proc/driver/nvidia/version",
+        re.compile(r"/proc/driver/nvidia/version: No such file or directory", re.I),
+    ),
+    ("driver-not-loaded", "nvml error", re.compile(r"nvml error: driver not loaded", re.I)),
+    ("driver-library-mismatch", "version mismatch", re.compile(r"Driver/library version mismatch", re.I)),
+    ("no-devices", "no devices were found", re.compile(r"^[ \t]*No devices were found", re.I | re.M)),
+    ("nvml-library-not-found", "nvml shared library", re.compile(r"NVML Shared Library Not Found", re.I)),
+    (
+        "nvml-library-not-found",
+        "couldn't find libnvidia-ml",
+        re.compile(r"couldn't find libnvidia-ml\.so", re.I),
+    ),
+    (
+        "nvml-library-not-found",
+        "libnvidia-ml.so",
+        re.compile(r"libnvidia-ml\.so(?:\.1)?: cannot open shared object file", re.I),
+    ),
+    ("nvml-library-not-found", "could not load nvml", re.compile(r"could not load NVML library", re.I)),
+    (
+        "gpu-access-blocked",
+        "gpu access blocked",
+        re.compile(r"GPU access blocked by the operating system", re.I),
+    ),
+    (
+        "driver-not-installed",
+        "module nvidia",
+        re.compile(r"(?:FATAL|ERROR): Module nvidia(?:-current)? not found", re.I),
+    ),
+    ("no-pci-devices", "no pci device data", re.compile(r"No PCI device data found", re.I)),
+    ("no-pci-devices", "working access method", re.compile(r"Cannot find any working access method", re.I)),
+    ("no-pci-devices", "pcilib", re.compile(r"pcilib: Cannot open /proc/bus/pci", re.I)),
     (
         "container-gpu-unavailable",
+        "could not select device driver",
         re.compile(r"could not select device driver \"[^\"\n]{0,64}\" with capabilities: \[\[gpu\]\]", re.I),
     ),
-    ("gpu-lost", re.compile(r"Unable to determine the device handle for (?:GPU|gpu)", re.I)),
-    ("gpu-lost", re.compile(r"GPU is lost\. Reboot the system", re.I)),
-    ("insufficient-permissions", re.compile(r"Failed to initialize NVML: Insufficient Permissions", re.I)),
+    (
+        "gpu-lost",
+        "device handle for",
+        re.compile(r"Unable to determine the device handle for (?:GPU|gpu)", re.I),
+    ),
+    ("gpu-lost", "gpu is lost", re.compile(r"GPU is lost\. Reboot the system", re.I)),
+    (
+        "insufficient-permissions",
+        "insufficient permissions",
+        re.compile(r"Failed to initialize NVML: Insufficient Permissions", re.I),
+    ),
     (
         "command-not-found",
+        "command not found:",
         re.compile(r"command not found:[ \t]*(?:nvidia-smi|lspci|lshw|inxi|hwinfo|nvcc)", re.I),
     ),
     (
         "command-not-found",
+        "is not recognized",
         re.compile(
             r"'nvidia-smi(?:\.exe)?' is not recognized as (?:an internal or external command|the name)", re.I
         ),
     ),
-    ("command-not-found", re.compile(r"Command 'nvidia-smi' not found", re.I)),
     (
         "command-not-found",
+        "command 'nvidia-smi' not found",
+        re.compile(r"Command 'nvidia-smi' not found", re.I),
+    ),
+    (
+        "command-not-found",
+        "no such file or directory: '",
         re.compile(r"No such file or directory: '(?:nvidia-smi|lspci|lshw|inxi|hwinfo|nvcc)'", re.I),
     ),
 )
@@ -93,24 +136,6 @@ MEANING: dict[str, str] = {
     "Toolkit and restart the daemon)",
 }
 
-# A literal each pattern above cannot match without (lowercase, same order): the texts are mostly
-# healthy output (a 100 kB+ `nvidia-smi -q -x` of an 8-GPU machine), where a plain substring test
-# is ~100x cheaper than a case-insensitive regex search.
-_NEEDLES: tuple[str, ...] = (
-    "couldn't communicate",
-    "failed to initialize nvml",
-    "version mismatch",
-    "no devices were found",
-    "nvml shared library",
-    "couldn't find libnvidia-ml",
-    "device handle for",
-    "gpu is lost",
-    "insufficient permissions",
-    "command not found",
-    "command not found",
-    "is not recognized",
-)
-assert len(_NEEDLES) == len(_PATTERNS)
 
 # "NVML library version: 550.144" follows the mismatch message on R5xx drivers.
 _NVML_VERSION = re.compile(r"NVML library version:\s*(\d+\.\d+(?:\.\d+)?)", re.I)
@@ -137,7 +162,7 @@ def find_problems(text: str) -> tuple[ToolProblem, ...]:
     """The problems named in ``text``, in first-seen order, without duplicates."""
     found: list[tuple[int, ToolProblem]] = []
     low = text.lower()
-    for (problem, pattern), needle in zip(_PATTERNS, _NEEDLES, strict=True):
+    for problem, needle, pattern in _PATTERNS:
         if needle not in low:
             continue
         m = pattern.search(text)
