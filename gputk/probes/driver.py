@@ -145,6 +145,6 @@ def kernel_driver_state(host: Host) -> KernelDriverState:
         modules_running_kernel=_modules_for(host, release) if release else (),
         modules_other_kernels=tuple(others),
         nouveau_loaded=host.is_dir("/sys/module/nouveau"),
-        nouveau_blacklisted=bool(re.search(r"^\s*blacklist\s+nouveau\b", blacklist, re.M)),
+        nouveau_blacklisted=bool(re.search(r"^[ \t]*blacklist[ \t]+nouveau\b", blacklist, re.M)),
         apt_history=_apt_history(host),
     )
