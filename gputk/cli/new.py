@@ -61,12 +61,12 @@ def new(
     \b
         gputk new --list
         gputk new cnn cifar10
-        gputk new cnn catsdogs my-cats --epochs 10 --image-size 128
+        gputk new cnn catsdogs my-cats --epochs 10
         gputk new gan mnist --backend torch --dry-run
         gputk new cnn cifar10 --device cpu
     """
     from gputk import ui
-    from gputk.errors import InputError
+    from gputk.errors import UsageError
     from gputk.host import LiveHost
     from gputk.services import scaffold as svc
 
@@ -80,7 +80,7 @@ def new(
         return 0
     if template is None or dataset is None:
         names = ", ".join(f"{t.name} {d.name}" for t in svc.list_templates() for d in t.datasets)
-        raise InputError("name a template and a data set", hint=f"one of: {names} (or `gputk new --list`)")
+        raise UsageError("name a template and a data set", hint=f"one of: {names} (or `gputk new --list`)")
     overrides = {
         "epochs": epochs,
         "batch_size": batch_size,

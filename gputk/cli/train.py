@@ -97,13 +97,17 @@ def _render(result: TrainResult, json_out: bool) -> int:
 
 def train(
     directory: Annotated[Path, typer.Argument(help="The project folder (made by `gputk new`).")] = Path("."),
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the project's epochs.")] = None,  # noqa: UP045
+    epochs: Annotated[
+        Optional[int], typer.Option("--epochs", min=1, metavar="N", help="Override the project's epochs.")  # noqa: UP045
+    ] = None,
     synthetic: Annotated[
         bool, typer.Option("--synthetic", help="Train on generated data of the right shape.")
     ] = False,
     synthetic_size: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--synthetic-size", help="How many generated training images (with --synthetic)."),
+        typer.Option(
+            "--synthetic-size", min=1, metavar="N", help="How many generated training images (with --synthetic)."
+        ),
     ] = None,
     device: Annotated[TrainDevice, typer.Option("--device", help="auto, cpu (hide GPUs) or gpu (require one).")]
     = TrainDevice.auto,

@@ -263,7 +263,7 @@ def render(plan: EnvPlan) -> str:
     c = plan.choice
     lines = [begin_marker(plan.release)]
     lines.append(
-        f"# CUDA {c.version or '(version unknown)'} at {c.root}; `gputk env --write --remove` takes this out"
+        f"# CUDA {c.version or '(version unknown)'} at {c.root}; `gputk env --remove` takes this out"
     )
     lines += [f"# {text}" for text in plan.comments]
     if plan.shell == "fish":

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gputk import __version__
-from gputk.errors import GputkError, InputError
+from gputk.errors import GputkError, InputError, UsageError
 from gputk.host import Host
 from gputk.models.scaffold import (
     DataRequirement,
@@ -67,9 +67,9 @@ def default_device(host: Host) -> str:
 def check_name(value: str, what: str) -> str:
     """A template or data-set name: a bare lowercase word, never a path."""
     if "/" in value or "\\" in value or ".." in value or value.startswith((".", "~")) or Path(value).is_absolute():
-        raise InputError(f"{what} {value!r} is a path; give a name", hint=f"`gputk new --list` shows the {what}s")
+        raise UsageError(f"{what} {value!r} is a path; give a name", hint=f"`gputk new --list` shows the {what}s")
     if not NAME_RE.match(value):
-        raise InputError(f"{what} {value!r} is not a valid name (lowercase letters, digits, - and _)")
+        raise UsageError(f"{what} {value!r} is not a valid name (lowercase letters, digits, - and _)")
     return value
 
 
@@ -86,13 +86,13 @@ def load_template(name: str, dataset: str | None = None, root: Traversable | Non
     check_name(name, "template")
     infos = {t.name: t for t in list_templates(root)}
     if name not in infos:
-        raise InputError(f"unknown template {name!r}; valid templates: {', '.join(sorted(infos))}")
+        raise UsageError(f"unknown template {name!r}; valid templates: {', '.join(sorted(infos))}")
     info = infos[name]
     if dataset is not None:
         check_name(dataset, "data set")
         if info.dataset(dataset) is None:
             valid = ", ".join(d.name for d in info.datasets)
-            raise InputError(f"unknown data set {dataset!r} for template {name!r}; valid data sets: {valid}")
+            raise UsageError(f"unknown data set {dataset!r} for template {name!r}; valid data sets: {valid}")
     return info
 
 
@@ -126,7 +126,7 @@ def resolve_variables(info: TemplateInfo, dataset: Dataset, overrides: Mapping[s
     known = {v.name: v for v in info.variables}
     for key, value in overrides.items():
         if value is not None and key not in known:
-            raise InputError(f"--{key.replace('_', '-')} does not apply to the {info.name} template")
+            raise UsageError(f"--{key.replace('_', '-')} does not apply to the {info.name} template")
     values: dict[str, Any] = {}
     for var in info.variables:
         given = overrides.get(var.name)
@@ -139,13 +139,13 @@ def _check_value(var: Variable, value: Any) -> Any:
     flag = "--" + var.name.replace("_", "-")
     if var.type == "choice":
         if value not in var.choices:
-            raise InputError(f"{flag} {value!r} is not one of: {', '.join(var.choices)}")
+            raise UsageError(f"{flag} {value!r} is not one of: {', '.join(var.choices)}")
         return value
     if var.type == "bool":
         return bool(value)
     number = int(value) if var.type == "int" else float(value)
     if (var.minimum is not None and number < var.minimum) or (var.maximum is not None and number > var.maximum):
-        raise InputError(f"{flag} {value} is out of range ({var.minimum:g} to {var.maximum:g})")
+        raise UsageError(f"{flag} {value} is out of range ({var.minimum:g} to {var.maximum:g})")
     return number
 
 

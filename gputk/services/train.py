@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from gputk.errors import GputkError, InputError
+from gputk.errors import GputkError, InputError, UsageError
 from gputk.files import atomic_write_bytes
 from gputk.host import Host
 from gputk.models.scaffold import DataRequirement, GpuSampleSummary, ProjectInfo, TrainResult
@@ -113,13 +113,13 @@ def train_argv(python: str, run_dir: Path, epochs: int | None, synthetic: bool, 
     argv = [python, "-u", "train.py", "--progress", "json", "--run-dir", str(run_dir), "--device", device]
     if epochs is not None:
         if epochs < 1:
-            raise InputError(f"--epochs {epochs}: give 1 or more")
+            raise UsageError(f"--epochs {epochs}: give 1 or more")
         argv += ["--epochs", str(epochs)]
     if synthetic:
         argv.append("--synthetic")
     if synthetic_size is not None:
         if synthetic_size < 1:
-            raise InputError(f"--synthetic-size {synthetic_size}: give 1 or more")
+            raise UsageError(f"--synthetic-size {synthetic_size}: give 1 or more")
         argv += ["--synthetic-size", str(synthetic_size)]
     if resume:
         argv.append("--resume")

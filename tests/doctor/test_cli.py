@@ -136,7 +136,7 @@ def test_markdown_is_redacted(snap: SnapshotWriter, capsys: pytest.CaptureFixtur
 
 
 def test_unknown_check_id_is_one_line_listing_valid_ids(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["doctor", "--check", "driver.nvlm"]) == 1
+    assert run_cli(["doctor", "--check", "driver.nvlm"]) == 2  # a usage error
     err = capsys.readouterr().err
     assert "unknown check id driver.nvlm; valid ids: platform.os, platform.wsl" in err
     assert "Traceback" not in err

@@ -89,6 +89,11 @@ def make_project(tmp_path: Path, dataset: str = "cifar10", mode: str = "ok") -> 
     return proj
 
 
+# These run gputk's own interpreter (which has keras through the test extra) as the training Python: they
+# read this machine's Python environment on purpose.
+LIVE_PYTHON = pytest.mark.live
+
+
 def test_not_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["train", str(tmp_path)]) == 1
     err = capsys.readouterr().err
@@ -105,6 +110,7 @@ def test_damaged_answers_file(tmp_path: Path) -> None:
         svc.read_project(proj)
 
 
+@LIVE_PYTHON
 def test_catsdogs_without_images_says_what_to_download(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path, "catsdogs")
     assert run_cli(["train", str(proj), "--device", "cpu", "--python", sys.executable]) == 1
@@ -141,6 +147,7 @@ def test_data_present_rules(tmp_path: Path) -> None:
     assert svc.data_present(p, home=str(tmp_path))
 
 
+@LIVE_PYTHON
 def test_train_streams_epochs_and_writes_gpu_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path)
     code = run_cli(["train", str(proj), "--synthetic", "--epochs", "3", "--device", "cpu",
@@ -162,6 +169,7 @@ def test_train_streams_epochs_and_writes_gpu_summary(tmp_path: Path, capsys: pyt
     assert "log noise on stderr" in (run_dir / "train.log").read_text()
 
 
+@LIVE_PYTHON
 def test_failed_child_shows_log_tail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path, mode="crash")
     assert run_cli(["train", str(proj), "--synthetic", "--device", "cpu", "--python", sys.executable]) == 1
@@ -170,6 +178,7 @@ def test_failed_child_shows_log_tail(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "ValueError: shapes do not match" in err
 
 
+@LIVE_PYTHON
 def test_ctrl_c_forwards_and_keeps_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """gputk alone gets SIGINT (raised here from the first epoch event): it passes it on and waits."""
     import gputk.host
@@ -239,6 +248,7 @@ def test_gpu_sampler_without_gpu_reports_nothing() -> None:
     assert summary.source is None and summary.peak_memory_mib is None
 
 
+@LIVE_PYTHON
 def test_run_that_never_started_leaves_no_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path, mode="early")
     assert run_cli(["train", str(proj), "--synthetic", "--device", "cpu", "--python", sys.executable]) == 1
@@ -248,6 +258,7 @@ def test_run_that_never_started_leaves_no_folder(tmp_path: Path, capsys: pytest.
     assert not (proj / "runs").exists()
 
 
+@LIVE_PYTHON
 def test_offline_error_event_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path, mode="offline")
     (proj / "runs" / "older").mkdir(parents=True)
@@ -258,6 +269,7 @@ def test_offline_error_event_is_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert [p.name for p in (proj / "runs").iterdir()] == ["older"]
 
 
+@LIVE_PYTHON
 def test_successful_run_leaves_exactly_one_folder_and_names_the_python(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     proj = make_project(tmp_path)
@@ -270,6 +282,7 @@ def test_successful_run_leaves_exactly_one_folder_and_names_the_python(
     assert json.loads((run / "metrics.json").read_text())["keras_backend"] == "jax"
 
 
+@LIVE_PYTHON
 def test_keras_backend_from_environment_wins_over_config(tmp_path: Path) -> None:
     from gputk.services.train_python import configured_backend
 
@@ -292,6 +305,7 @@ no_bare_python = pytest.mark.skipif(
     reason="needs a system python3 other than the one running the tests")
 
 
+@LIVE_PYTHON
 @no_bare_python
 @pytest.mark.live
 def test_path_python_without_keras_falls_back_to_gputks_own(tmp_path: Path) -> None:
@@ -311,6 +325,7 @@ def test_path_python_without_keras_falls_back_to_gputks_own(tmp_path: Path) -> N
     assert choose(LiveHost({"PATH": "", "VIRTUAL_ENV": str(venv)}), None).why.startswith("the active virtualenv")
 
 
+@LIVE_PYTHON
 @no_bare_python
 @pytest.mark.live
 def test_interpreter_without_keras_is_refused_with_install_command(
