@@ -15,6 +15,14 @@ from gputk.probes.platform import PlatformInfo
 MODPROBE_BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
 
 
+def list_nvidia_pci(has_lspci: bool) -> str:
+    """A command that lists the NVIDIA devices on the PCI bus, with a tool the machine has:
+    ``lspci`` when installed, else sysfs, which needs no tool (0x10de is NVIDIA's vendor id)."""
+    if has_lspci:
+        return "lspci -nn | grep -i nvidia"
+    return "grep -l 0x10de /sys/bus/pci/devices/*/vendor"
+
+
 def branch_of(version: str | None) -> str | None:
     """``"535.104.05"`` -> ``"535"``: the driver branch packages are named after."""
     return version.split(".")[0] if version and version[:3].isdigit() else None
