@@ -7,13 +7,17 @@ the traceback in a log file); 130 on Ctrl-C. No raw traceback reaches the user.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -65,14 +69,9 @@ def root(
     """Set up, diagnose and exercise GPU machines for deep-learning work."""
 
 
+# A command module that fails to import is a gputk bug: it must surface, never silently drop a command.
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"gputk.cli.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"gputk.cli.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f"gputk.cli.{_name}").register(app)
 
 # One line per command in `gputk --help`, short enough not to be cut at 60 columns.
 SHORT_HELP = {
@@ -124,17 +123,46 @@ def _base(cls: type, name: str) -> type[Exception]:
 _ClickException = _base(typer.BadParameter, "ClickException")
 
 
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C (or a polite kill): stop the commands gputk started, then unwind as an interrupt.
+
+    The children run in their own process groups (so a timeout can kill a whole group), which
+    also means the terminal's SIGINT never reaches them: they are killed here, before the
+    thread pools wait for their workers, so the interrupt ends gputk at once.
+    """
+    from gputk import host
+
+    host.stop_children()
+    raise KeyboardInterrupt
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            old[sig] = signal.signal(sig, _on_signal)
+    return old
+
+
 def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; never raises (except SystemExit from Typer)."""
+    from gputk import host
     from gputk.cli import output
 
     command = typer.main.get_command(app)
+    host.allow_children()
+    old_handlers = _install_signal_handlers()
     stdout = sys.stdout
-    sys.stdout = output.GuardedStdout(stdout)  # type: ignore[assignment]
+    sys.stdout = output.GuardedStdout(stdout)
     try:
         return _run(command, argv)
     finally:
         sys.stdout = stdout
+        for sig, handler in old_handlers.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, handler)
 
 
 def _run(command: Any, argv: list[str] | None) -> int:

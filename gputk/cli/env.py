@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from gputk.cli.common import JsonOpt, SnapshotOpt, make_host
+from gputk.compat.cuda import mvc_floors_text
 
 if TYPE_CHECKING:
     from gputk.services.env import Listing, Shell
@@ -18,8 +19,7 @@ if TYPE_CHECKING:
 
 _AUTO_HELP = (
     "Toolkit version: 12, 12.3, 12.3.2, or auto. auto = the newest installed toolkit whose CUDA major "
-    "the driver runs (11.x >= 450.80.02, 12.x >= 525.60.13, 13.x >= 580.65.06), or the newest when no "
-    "driver is detected."
+    f"the driver runs ({mvc_floors_text()}), or the newest when no driver is detected."
 )
 
 
@@ -217,6 +217,7 @@ def _print_listing(listing: Listing) -> None:
             t.root,
             t.nvcc or "-",
             ", ".join(t.links) or "-",
+            str(t.min_driver() or "?"),
             "yes" if listing.active(t) else "",
         )
         for t in listing.toolkits
@@ -226,16 +227,16 @@ def _print_listing(listing: Listing) -> None:
         return
     # Plain aligned columns, not a rich table: paths must not be folded (they get copy-pasted).
     # When the columns do not fit the width, one block per toolkit instead, a field per line.
-    header = ("version", "kind", "path", "nvcc", "links", "active")
+    header = ("version", "kind", "path", "nvcc", "links", "min driver", "active")
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     if sum(widths) + 2 * (len(widths) - 1) <= ui.out().width:
         for r in (header, *rows):
             sys.stdout.write("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
     else:
-        for i, (version, kind, path, nvcc, links, active) in enumerate(rows):
+        for i, (version, kind, path, nvcc, links, min_driver, active) in enumerate(rows):
             sys.stdout.write(("\n" if i else "") + f"{version}  {kind}" + ("  active" if active else "") + "\n")
-            for label, value in (("path", path), ("nvcc", nvcc), ("links", links)):
-                sys.stdout.write(f"  {label + ':':<7}{value}\n")
+            for label, value in (("path", path), ("nvcc", nvcc), ("links", links), ("min driver", min_driver)):
+                sys.stdout.write(f"  {label + ':':<12}{value}\n")
     nv = listing.nvcc
     if nv.status == "not-found":
         ui.note("no nvcc on PATH")

@@ -152,16 +152,17 @@ def test_cudnn_outside_toolkit(machine: SnapshotWriter, capsys: pytest.CaptureFi
 def test_list(machine: SnapshotWriter, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(machine, "--list") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["version", "kind", "path", "nvcc", "links", "active"]
+    assert lines[0].split() == ["version", "kind", "path", "nvcc", "links", "min", "driver", "active"]
     assert lines[2].split() == [
         "12.3.2",
         "local",
         "/usr/local/cuda-12.3",
         "/usr/local/cuda-12.3/bin/nvcc",
         "/usr/local/cuda",
+        "545.23.08",  # the same minimum driver `gputk doctor` gives for CUDA 12.3.2
         "yes",
     ]
-    assert lines[3].split()[-1] == "-"
+    assert lines[3].split()[-2] == "-"
     assert cli(machine, "--list", "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert [t["active"] for t in data["toolkits"]] == [False, True, False]
@@ -306,8 +307,9 @@ def test_list_fits_a_narrow_terminal(
     blocks = out.split("\n\n")
     assert blocks[1].splitlines() == [
         "12.3.2  local  active",
-        "  path:  /usr/local/cuda-12.3",
-        "  nvcc:  /usr/local/cuda-12.3/bin/nvcc",
-        "  links: /usr/local/cuda",
+        "  path:       /usr/local/cuda-12.3",
+        "  nvcc:       /usr/local/cuda-12.3/bin/nvcc",
+        "  links:      /usr/local/cuda",
+        "  min driver: 545.23.08",
     ]
     assert len(blocks) == 3
