@@ -2,7 +2,7 @@
 venv vs conda, WSL2, containers.
 
 Commands come from the vendors' install guides and the fixes users converged on
-(gpu-facts.md section 5, F1-F12); each function says which.
+(the failure modes F1-F12 in docs/design.md); each function says which.
 """
 
 from __future__ import annotations
