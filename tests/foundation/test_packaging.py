@@ -6,16 +6,13 @@ at every build (a wall of text in scripts/test) and, when it holds code, left ou
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-if sys.version_info < (3, 11):
-    pytest.skip("tomllib is 3.11+", allow_module_level=True)
-import tomllib
+tomllib = pytest.importorskip("tomllib", reason="tomllib is 3.11+")
 
 
 def _setuptools() -> dict[str, object]:
