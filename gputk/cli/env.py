@@ -235,8 +235,8 @@ def _print_listing(listing: Listing) -> None:
     else:
         for i, (version, kind, path, nvcc, links, min_driver, active) in enumerate(rows):
             sys.stdout.write(("\n" if i else "") + f"{version}  {kind}" + ("  active" if active else "") + "\n")
-            for label, value in (("path", path), ("nvcc", nvcc), ("links", links), ("min driver", min_driver)):
-                sys.stdout.write(f"  {label + ':':<12}{value}\n")
+            for label, value in (("path", path), ("nvcc", nvcc), ("links", links), ("driver", f">= {min_driver}")):
+                sys.stdout.write(f"  {label + ':':<8}{value}\n")
     nv = listing.nvcc
     if nv.status == "not-found":
         ui.note("no nvcc on PATH")

@@ -307,9 +307,9 @@ def test_list_fits_a_narrow_terminal(
     blocks = out.split("\n\n")
     assert blocks[1].splitlines() == [
         "12.3.2  local  active",
-        "  path:       /usr/local/cuda-12.3",
-        "  nvcc:       /usr/local/cuda-12.3/bin/nvcc",
-        "  links:      /usr/local/cuda",
-        "  min driver: 545.23.08",
+        "  path:   /usr/local/cuda-12.3",
+        "  nvcc:   /usr/local/cuda-12.3/bin/nvcc",
+        "  links:  /usr/local/cuda",
+        "  driver: >= 545.23.08",
     ]
     assert len(blocks) == 3
