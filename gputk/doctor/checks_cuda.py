@@ -1,4 +1,4 @@
-"""CUDA checks: cuda.toolkit, cuda.driver-compat, cuda.arch, cudnn.install (gpu-facts F3, F4, F8, F9)."""
+"""CUDA checks: cuda.toolkit, cuda.driver-compat, cuda.arch, cudnn.install (docs/design.md F3, F4, F8, F9)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Shell equivalents::
     grep -B3 nvidia /var/log/apt/history.log          # "Upgrade: libnvidia-compute-535:amd64 (...)"
 
 A loaded module whose version differs from ``libnvidia-ml.so.<version>`` is the
-"Driver/library version mismatch" (gpu-facts F1): user space was upgraded
+"Driver/library version mismatch" (docs/design.md F1): user space was upgraded
 while the old module stays loaded until a reboot.
 """
 
