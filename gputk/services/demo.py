@@ -121,6 +121,7 @@ def resolve_device(
         return "cpu", None, []
     from gputk.demos.gpucheck import check_gpu
 
+    say("checking whether the GPU can be used (numba-cuda and CuPy, in a child interpreter)")
     checked = check_gpu(host)
     status: GpuStatus | None = checked
     reasons = [checked.why_not(n) for n in needs]
