@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -87,6 +88,7 @@ METRIC_LABELS = {
     "bandwidth_with_transfers_GBps": "GB/s with transfers",
     "with_transfers_ms": "ms with transfers",
     "tflops": "TFLOP/s",
+    "launch_overhead_us": "launch (us)",
     "max_count_difference": "max count diff",
     "final_loss": "final loss",
     "final_accuracy": "accuracy",
@@ -106,6 +108,7 @@ def _render(result: DemoResult, json_out: bool) -> int:
         return 0 if result.verified else 1
     metric_names = sorted({k for r in result.runs for k in r.metrics})
     t_unit, factor = units.time_unit([r.timings.median_ms for r in result.runs])
+    metric_cols = [_metric_column(m, [r.metrics.get(m) for r in result.runs]) for m in metric_names]
     rows = []
     for r in result.runs:
         t = r.timings
@@ -118,10 +121,11 @@ def _render(result: DemoResult, json_out: bool) -> int:
                 units.num(t.median_ms * factor),
                 units.num(t.min_ms * factor),
             ]
-            + [_fmt(r.metrics.get(m)) for m in metric_names]
+            + [fmt(r.metrics.get(m)) for m, (_, fmt) in zip(metric_names, metric_cols, strict=True)]
         )
-    params = ", ".join(f"{k}={v}" for k, v in result.params.items() if k not in ("region", "case"))
-    labels = [METRIC_LABELS.get(m, m) for m in metric_names]
+    hidden = ("region", "case", "flops", "bytes_moved")  # said elsewhere, or raw counts
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items() if k not in hidden)
+    labels = [label for label, _ in metric_cols]
     columns = [
         "backend",
         "check",
@@ -140,6 +144,25 @@ def _render(result: DemoResult, json_out: bool) -> int:
     for kind, path in result.outputs.items():
         ui.action("write", f"{path} ({kind})")
     return _verdict(result)
+
+
+RATE_METRICS = {
+    "tflops": "TFLOP/s",
+    "bandwidth_GBps": "GB/s",
+    "bandwidth_with_transfers_GBps": "GB/s",
+}
+
+
+def _metric_column(name: str, values: list[float | None]) -> tuple[str, Callable[[float | None], str]]:
+    """(header, formatter): rates in the unit that suits the column (GFLOP/s, TB/s ...), the rest as they are."""
+    from gputk.cli import units
+
+    label = METRIC_LABELS.get(name, name)
+    if name not in RATE_METRICS:
+        return label, _fmt
+    unit, factor = units.rate_unit(RATE_METRICS[name], [v for v in values if v is not None])
+    header = label.replace(RATE_METRICS[name], unit)
+    return header, lambda v: "-" if v is None else units.num(v * factor)
 
 
 def _render_extra(result: DemoResult) -> None:
