@@ -154,7 +154,7 @@ def bench(
     def progress(done: int, total: int, label: str) -> None:
         ui.note(f"[{done}/{total}] {label}")
 
-    result = run_bench(host, quick, output, None if json_out else progress)
+    result = run_bench(host, quick, output, progress)  # progress goes to stderr, JSON to stdout
     if json_out:
         ui.print_json("bench", result.as_json())
     else:
