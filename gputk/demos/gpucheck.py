@@ -37,6 +37,7 @@ import os
 import sys
 from typing import Any
 
+from gputk.compat.frameworks import cuda_flavour, install_spec
 from gputk.host import Host
 from gputk.models.demo import GpuStatus
 
@@ -58,8 +59,27 @@ def _driver() -> tuple[str | None, str | None]:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         extra = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
         return f"no CUDA device visible to the driver{extra}", None
+    _flavour_facts(lib)
     return None, None
 
+
+_FACTS: dict[str, Any] = {}
+
+
+def _flavour_facts(lib: Any) -> None:
+    """The driver's CUDA version and device 0's compute capability: which pip flavour fits."""
+    version, dev, major, minor = ctypes.c_int(0), ctypes.c_int(0), ctypes.c_int(0), ctypes.c_int(0)
+    if lib.cuDriverGetVersion(ctypes.byref(version)) == 0 and version.value:
+        _FACTS["driver_cuda"] = f"{version.value // 1000}.{(version.value % 1000) // 10}"
+    # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76
+    if lib.cuDeviceGet(ctypes.byref(dev), 0) == 0 and lib.cuDeviceGetAttribute(ctypes.byref(major), 75, dev) == 0:
+        lib.cuDeviceGetAttribute(ctypes.byref(minor), 76, dev)
+        _FACTS["compute_capability"] = f"{major.value}.{minor.value}"
+
+
+def _flavour() -> int:
+    """12 or 13: the CUDA flavour of cupy / numba-cuda that fits this driver and GPU."""
+    return cuda_flavour(None, _FACTS.get("compute_capability"), _FACTS.get("driver_cuda"))
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
@@ -70,10 +90,10 @@ def compile_error(exc: BaseException) -> str:
     """A missing NVVM or libdevice named as such, anything else as its first line."""
     msg = str(exc)
     if "libdevice" in msg.lower():
-        return "numba-cuda cannot compile a kernel: libdevice not found (pip install 'numba-cuda[cu12]' brings it)"
+        return f"numba-cuda cannot compile a kernel: libdevice not found (pip install '{install_spec('numba', _flavour())}' brings it)"
     if "nvvm" in msg.lower():
         return (
-            "numba-cuda cannot compile a kernel: libNVVM not found (pip install 'numba-cuda[cu12]' brings it)"
+            f"numba-cuda cannot compile a kernel: libNVVM not found (pip install '{install_spec('numba', _flavour())}' brings it)"
         )
     return f"numba-cuda cannot compile and run a kernel ({_one_line(exc)})"
 
@@ -111,7 +131,7 @@ def _numba_hardware(cuda: Any, dev: Any, facts: dict[str, Any]) -> None:
 
 def _numba_cuda(facts: dict[str, Any]) -> str | None:
     if importlib.util.find_spec("numba_cuda") is None:
-        return "numba-cuda not installed (pip install 'numba-cuda[cu12]')"
+        return f"numba-cuda not installed (pip install '{install_spec('numba', _flavour())}')"
     try:
         from numba import cuda as _cuda
 
@@ -149,7 +169,7 @@ def _numba_kernel_runs() -> str | None:
 
 def _cupy(facts: dict[str, Any]) -> str | None:
     if importlib.util.find_spec("cupy") is None:
-        return "CuPy not installed (pip install cupy-cuda12x)"
+        return f"CuPy not installed (pip install {install_spec('cupy', _flavour())})"
     try:
         import cupy
 
@@ -179,7 +199,7 @@ def cublas_error(exc: BaseException) -> str:
     if "cublas" in str(exc).lower():
         return (
             "CuPy cannot run a matrix product: cuBLAS not found "
-            "(install the CUDA libraries for CuPy: pip install 'cupy-cuda12x[ctk]')"
+            f"(install the CUDA libraries for CuPy: pip install '{install_spec('cupy', _flavour())}[ctk]')"
         )
     return f"CuPy cannot run a matrix product through cuBLAS ({_one_line(exc)})"
 

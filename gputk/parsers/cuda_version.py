@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from gputk.models.cuda import version_tuple
+from gputk.compat.version import Version
 
 _VERSION_TXT = re.compile(r"CUDA Version\s+(\d+(?:\.\d+)+)")
 
@@ -24,7 +24,7 @@ def parse_version_json(text: str) -> str | None:
         return None
     cuda = data.get("cuda") if isinstance(data, dict) else None
     version = cuda.get("version") if isinstance(cuda, dict) else None
-    return version if isinstance(version, str) and version_tuple(version) else None
+    return version if isinstance(version, str) and Version.parse(version, strict=True) else None
 
 
 def parse_version_txt(text: str) -> str | None:

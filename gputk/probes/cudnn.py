@@ -17,6 +17,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from gputk.compat.version import Version
 from gputk.host import Host
 from gputk.parsers.cudnn import parse_cudnn_header
 from gputk.probes.python_env import python_env
@@ -39,8 +40,9 @@ class CudnnInstall:
 
     @property
     def major(self) -> int | None:
-        if self.version:
-            return int(self.version.split(".")[0])
+        v = Version.parse(self.version)
+        if v is not None:
+            return v.major
         for s in self.sonames:
             m = _SONAME.search(s)
             if m:

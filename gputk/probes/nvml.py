@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from gputk.compat.gpus import arch_name
 from gputk.host import Host
 from gputk.models.gpu import DriverInfo, GpuProcess, GpuRecord, MigDevice, normalize_bus_id
-from gputk.probes.arch import arch_name
 
 NvmlStatus = Literal[
     "ok",

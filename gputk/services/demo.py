@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gputk.errors import DeviceUnavailableError, InputError
+from gputk.errors import DeviceUnavailableError, InputError, UsageError
 from gputk.host import Host
 from gputk.models.demo import BackendRun, DemoResult, Device, DeviceChoice, GpuStatus, Timings
 
@@ -53,9 +53,9 @@ def check_range(name: str, value: float, limit: str | None = None) -> None:
     lo, hi = LIMITS[limit or name]
     flag = "--" + name.replace("_", "-")
     if value <= 0:
-        raise InputError(f"{flag} must be a positive number, got {_n(value)}")
+        raise UsageError(f"{flag} must be a positive number, got {_n(value)}")
     if not lo <= value <= hi:
-        raise InputError(f"{flag} must be between {_n(lo)} and {_n(hi)}, got {_n(value)}")
+        raise UsageError(f"{flag} must be between {_n(lo)} and {_n(hi)}, got {_n(value)}")
 
 
 def check_numba_env(env: Mapping[str, str]) -> None:
@@ -71,14 +71,18 @@ def check_numba_env(env: Mapping[str, str]) -> None:
 
 
 def check_png_path(output: Path | None) -> None:
-    """Refuse before any work an output that is not a .png or cannot be written."""
+    """Refuse before any work an output that is not a .png or cannot be written (a usage error, like
+    any other unusable option value)."""
     if output is None:
         return
     from gputk.files import check_output_path
 
     if output.suffix.lower() != ".png":
-        raise InputError(f"-o {output}: only PNG is written; name the file .png")
-    check_output_path(str(output), what="PNG")
+        raise UsageError(f"-o {output}: only PNG is written; name the file .png")
+    try:
+        check_output_path(str(output), what="PNG")
+    except InputError as exc:
+        raise UsageError(exc.message, exc.hint) from None
 
 
 def _gib(n: float) -> str:
@@ -200,7 +204,7 @@ def mandelbrot(
 ) -> DemoResult:
     _prepare(host, width=width, height=height, iters=iters, repeats=repeats)
     if dtype not in ("float64", "float32"):
-        raise InputError(f"--dtype must be float64 or float32, got {dtype!r}")
+        raise UsageError(f"--dtype must be float64 or float32, got {dtype!r}")
     check_png_path(output)
     device, status, notes = resolve_device(host, device_choice, ("numba-cuda",), say)
     check_memory(4 * 12 * width * height, f"a {width}x{height} Mandelbrot image", say)
@@ -278,7 +282,7 @@ def matmul(
     _prepare(host, repeats=repeats)
     check_range("size", size, "matmul_size")
     if dtype not in ("float32", "float16", "tf32"):
-        raise InputError(f"--dtype must be float32, tf32 or float16, got {dtype!r}")
+        raise UsageError(f"--dtype must be float32, tf32 or float16, got {dtype!r}")
     device, status, notes = resolve_device(host, device_choice, ("cupy",), say)
     check_memory(size * size * 24.0, f"a {size}x{size} matrix product", say)
     from gputk.demos import matmul as mm
@@ -313,7 +317,7 @@ def nn(
 ) -> DemoResult:
     _prepare(host, epochs=epochs, hidden=hidden, samples=samples)
     if not lr > 0 or not math.isfinite(lr):
-        raise InputError(f"--lr must be positive, got {lr}")
+        raise UsageError(f"--lr must be positive, got {lr}")
     check_range("lr", lr)
     check_png_path(output)
     device, _, notes = resolve_device(host, device_choice, ("cupy",), say)

@@ -20,6 +20,8 @@ PUBLIC_IDS = [
     "driver.kernel-module",
     "driver.nvml",
     "driver.nvidia-smi",
+    "driver.gpu-support",
+    "driver.module-flavour",
     "cuda.toolkit",
     "cuda.driver-compat",
     "cuda.arch",
@@ -53,7 +55,7 @@ def test_healthy_snapshot_text_exits_0(snap: SnapshotWriter, capsys: pytest.Capt
     assert run_cli(["doctor", "--snapshot", snapshot(snap)]) == 0
     out = capsys.readouterr().out
     assert "✓ driver.nvml" in out and "- framework.jax" in out
-    assert out.rstrip().endswith("no problems found: 15 passed, 3 skipped")
+    assert out.rstrip().endswith("no problems found: 17 passed, 3 skipped")
     assert "fix:" not in out  # details only on failure or with -v
 
 
@@ -102,7 +104,7 @@ def test_json_envelope_keys(snap: SnapshotWriter, capsys: pytest.CaptureFixture[
     assert run_cli(["doctor", "--snapshot", path, "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["schema"] == "gputk.doctor/1" and data["status"] == "fail"
-    assert len(data["checks"]) == 18
+    assert len(data["checks"]) == 20
     nvml = next(c for c in data["checks"] if c["id"] == "driver.nvml")
     assert set(nvml) == {
         "id",
@@ -134,7 +136,7 @@ def test_markdown_is_redacted(snap: SnapshotWriter, capsys: pytest.CaptureFixtur
 
 
 def test_unknown_check_id_is_one_line_listing_valid_ids(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["doctor", "--check", "driver.nvlm"]) == 1
+    assert run_cli(["doctor", "--check", "driver.nvlm"]) == 2  # a usage error
     err = capsys.readouterr().err
     assert "unknown check id driver.nvlm; valid ids: platform.os, platform.wsl" in err
     assert "Traceback" not in err
