@@ -145,10 +145,9 @@ def bench(
     from gputk import ui
     from gputk.host import LiveHost
     from gputk.services.bench import run_bench
-    from gputk.services.demo import check_numba_env, check_png_path
+    from gputk.services.demo import check_png_path
 
     host = LiveHost()
-    check_numba_env(host.env)
     check_png_path(output)
 
     def progress(done: int, total: int, label: str) -> None:
