@@ -69,14 +69,9 @@ def root(
     """Set up, diagnose and exercise GPU machines for deep-learning work."""
 
 
+# A missing command module is an import error, not a command that silently vanishes.
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"gputk.cli.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"gputk.cli.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f"gputk.cli.{_name}").register(app)
 
 
 def crash_log_dir() -> Path:

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from gputk.host import Host
+from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
 _DEFINE = re.compile(r"^\s*#\s*define\s+CUDNN_(MAJOR|MINOR|PATCHLEVEL)\s+(\d+)", re.M)
@@ -168,3 +169,16 @@ def find_cudnn(host: Host, site_packages: list[str] | None = None) -> list[Cudnn
         if d:
             add(_install(host, "ld-path", d, [posixpath.join(posixpath.dirname(d), "include")], [d], None))
     return found
+
+
+CAPTURE = Capture(
+    "cudnn",
+    files=(
+        "/usr/local/cuda*/include/cudnn_version.h",
+        "/usr/local/cuda*/include/cudnn.h",
+        "/usr/include/cudnn_version*.h",
+        "/usr/include/*-linux-gnu/cudnn_version*.h",
+    ),
+    names=("/usr/lib/*-linux-gnu/libcudnn*.so*", "/usr/lib64/libcudnn*.so*"),
+    entries=(find_cudnn,),
+)

@@ -21,6 +21,7 @@ from gputk.models.core import CommandResult
 from gputk.models.gpu import DriverInfo, GpuRecord, ParseResult, ToolProblem
 from gputk.parsers.nvidia_smi_xml import parse_nvidia_smi_xml
 from gputk.parsers.tool_errors import find_problems, parse_tool_errors
+from gputk.probes.capture import Capture
 
 SMI_XML_ARGV = ("nvidia-smi", "-q", "-x")
 SMI_LIST_ARGV = ("nvidia-smi", "-L")
@@ -107,3 +108,11 @@ def smi_query(host: Host) -> SmiResult:
         )
     detail = describe_problems(problems) or res.describe()
     return SmiResult("error", detail, lost, parsed.driver, problems, parsed.warnings, command=res)
+
+
+CAPTURE = Capture(
+    "nvidia-smi",
+    commands=((SMI_XML_ARGV, 20.0), (("nvidia-smi",), 20.0), (SMI_LIST_ARGV, 20.0)),
+    tools=("nvidia-smi",),
+    entries=(smi_query,),
+)
