@@ -24,6 +24,7 @@ from gputk.probes.cuda import active_nvcc, cuda_home, find_toolkits, pip_cuda_wh
 from gputk.probes.cudnn import CudnnInstall, find_cudnn
 from gputk.probes.driver import KernelDriverState, kernel_driver_state
 from gputk.probes.frameworks import FRAMEWORKS, probe_framework
+from gputk.probes.merge import MergedGpu, merge_records
 from gputk.probes.nvidia_smi import SmiResult, smi_query
 from gputk.probes.nvml import NvmlResult, nvml_query
 from gputk.probes.pci import PciScan, pci_gpus
@@ -141,17 +142,30 @@ class Context:
     def cudnn(self) -> list[CudnnInstall]:
         return self._get("cudnn", lambda: find_cudnn(self.host, self.site_packages()))
 
+    def merged(self) -> list[MergedGpu]:
+        """Every GPU as NVML, nvidia-smi and the PCI bus together describe it: the merge
+        ``gputk detect`` shows (probes/merge.py), including GPUs only the bus still sees."""
+        return self._get("merged", self._merged)
+
+    def _merged(self) -> list[MergedGpu]:
+        nv = self.nvml()
+        records = [*(nv.gpus if nv.status == "ok" else ()), *self.smi().gpus, *self.nvidia_pci()]
+        return merge_records(records)
+
     def gpus(self) -> list[GpuView]:
+        """The GPUs the driver lists (NVML, else nvidia-smi), else the NVIDIA GPUs on the bus."""
         return self._get("gpus", self._gpus)
 
     def _gpus(self) -> list[GpuView]:
+        merged = [m for m in self.merged() if m.record.vendor in (None, "nvidia")]
         nv = self.nvml()
-        if nv.status == "ok" and nv.gpus:
-            return [_view(i, g, "nvml") for i, g in enumerate(nv.gpus)]
-        smi = self.smi()
-        if smi.gpus:
-            return [_view(i, g, "nvidia-smi") for i, g in enumerate(smi.gpus)]
-        return [_view(i, g, "pci") for i, g in enumerate(self.nvidia_pci())]
+        for source in ("nvml", "nvidia-smi"):
+            if source == "nvml" and not (nv.status == "ok" and nv.gpus):
+                continue
+            seen = [m for m in merged if any(s.startswith(source) for s in m.sources)]
+            if seen:
+                return [_view(i, m, source) for i, m in enumerate(seen)]
+        return [_view(i, m, "pci") for i, m in enumerate(merged)]
 
     def driver_version(self) -> tuple[str | None, str]:
         """The driver version and where it was read."""
@@ -215,11 +229,15 @@ class Context:
             self._fw_pool.shutdown(wait=True)
 
 
-def _view(i: int, g: GpuRecord, source: str) -> GpuView:
-    cc = g.compute_capability
-    name = g.name
-    if cc is None:
-        cc, _ = arch.lookup(g.pci_device_id, g.name)
-    name = name or arch.pci_name(g.pci_device_id)
+def _view(i: int, m: MergedGpu, source: str) -> GpuView:
+    g = m.record
+    name = g.name or arch.pci_name(g.pci_device_id)
     index = g.index if g.index is not None else i
-    return GpuView(index, name or f"NVIDIA device {g.pci_device_id or '?'}", cc, g.pci_bus_id, g.uuid, source)
+    return GpuView(
+        index,
+        name or f"NVIDIA device {g.pci_device_id or '?'}",
+        g.compute_capability,
+        g.pci_bus_id,
+        g.uuid,
+        source,
+    )
