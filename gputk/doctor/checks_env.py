@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import dataclass
 
 from gputk.doctor.base import Outcome, check, ev, failed, passed, warned
 from gputk.doctor.context import Context
@@ -39,26 +40,29 @@ def _dir_release(ctx: Context, d: str, soname: str) -> str | None:
     return None
 
 
-@check("env.path", "PATH and LD_LIBRARY_PATH", after=("cuda.toolkit",))
-def env_path(ctx: Context) -> Outcome:
-    env = ctx.host.env
-    path = [d for d in env.get("PATH", "").split(":") if d]
-    ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
-    evidence: list[Evidence] = [ev("$LD_LIBRARY_PATH", ":".join(ld) or "unset")]
-    missing = [d for d in path + ld if _CUDAISH.search(d) and not ctx.host.is_dir(d)]
+@dataclass(frozen=True)
+class _Shadow:
+    """A directory on LD_LIBRARY_PATH holding a library a pip CUDA wheel also provides."""
+
+    dir: str
+    soname: str
+    dir_release: str | None
+    wheel_release: str | None
+    component: str
+
+
+def _shadows(ctx: Context, ld: list[str]) -> list[_Shadow]:
     wheels = ctx.pip_wheels()
     wheel_dirs = {ctx.host.realpath(w.lib_dir) for w in wheels}
-    shadows: list[
-        tuple[str, str, str | None, str | None, str]
-    ] = []  # (dir, soname, dir rel, wheel rel, comp)
+    out: list[_Shadow] = []
     for d in ld:
         if ctx.host.realpath(d) in wheel_dirs or not ctx.host.is_dir(d):
             continue
         for w in wheels:
             for soname in w.sonames:
                 if ctx.host.exists(f"{d}/{soname}"):
-                    shadows.append(
-                        (
+                    out.append(
+                        _Shadow(
                             d,
                             soname,
                             _dir_release(ctx, d, soname),
@@ -66,23 +70,39 @@ def env_path(ctx: Context) -> Outcome:
                             w.component,
                         )
                     )
-    conflicting = [s for s in shadows if s[2] and s[3] and s[2] != s[3]]
-    clean_ld = ":".join(d for d in ld if d not in {s[0] for s in shadows})
-    fix_commands: tuple[str, ...] = (
+    return out
+
+
+def _ld_fix_commands(ctx: Context, ld: list[str], shadows: list[_Shadow]) -> tuple[str, ...]:
+    clean_ld = ":".join(d for d in ld if d not in {s.dir for s in shadows})
+    commands: tuple[str, ...] = (
         f'export LD_LIBRARY_PATH="{clean_ld}"' if clean_ld else "unset LD_LIBRARY_PATH",
     )
     if ctx.platform().env_kind == "conda":
-        fix_commands += (
-            "grep -rl LD_LIBRARY_PATH $CONDA_PREFIX/etc/conda/activate.d  # remove it there too",
-        )
+        commands += ("grep -rl LD_LIBRARY_PATH $CONDA_PREFIX/etc/conda/activate.d  # remove it there too",)
+    return commands
+
+
+def _shadow_outcome(ctx: Context, ld: list[str], evidence: list[Evidence]) -> Outcome | None:
+    shadows = _shadows(ctx, ld)
+    if not shadows:
+        return None
+    fix_commands = _ld_fix_commands(ctx, ld, shadows)
+    conflicting = [
+        s for s in shadows if s.dir_release and s.wheel_release and s.dir_release != s.wheel_release
+    ]
     if conflicting:
-        d, soname, drel, wrel, comp = conflicting[0]
+        c = conflicting[0]
         for s in conflicting:
             evidence.append(
-                ev(f"{s[0]}/{s[1]}", f"CUDA {s[2]} copy, loaded before the pip wheel's {s[3]} ({s[4]})")
+                ev(
+                    f"{s.dir}/{s.soname}",
+                    f"CUDA {s.dir_release} copy, loaded before the pip wheel's {s.wheel_release} ({s.component})",
+                )
             )
         return failed(
-            f"LD_LIBRARY_PATH puts {d} ({soname}, CUDA {drel}) ahead of the pip wheel nvidia-{comp} (CUDA {wrel}): "
+            f"LD_LIBRARY_PATH puts {c.dir} ({c.soname}, CUDA {c.dir_release}) ahead of the pip wheel "
+            f"nvidia-{c.component} (CUDA {c.wheel_release}): "
             "frameworks load the wrong copy ('undefined symbol ... libnvJitLink.so.12', cuDNN version mismatch)",
             evidence,
             Fix(
@@ -90,15 +110,26 @@ def env_path(ctx: Context) -> Outcome:
                 fix_commands,
             ),
         )
-    if shadows:
-        for s in shadows:
-            evidence.append(ev(f"{s[0]}/{s[1]}", f"also provided by the pip wheel nvidia-{s[4]}"))
-        return warned(
-            f"LD_LIBRARY_PATH directory {shadows[0][0]} holds {shadows[0][1]}, which pip wheels also provide; "
-            "the system copy wins",
-            evidence,
-            Fix("Keep one source of CUDA libraries: drop the directory from LD_LIBRARY_PATH.", fix_commands),
-        )
+    for s in shadows:
+        evidence.append(ev(f"{s.dir}/{s.soname}", f"also provided by the pip wheel nvidia-{s.component}"))
+    return warned(
+        f"LD_LIBRARY_PATH directory {shadows[0].dir} holds {shadows[0].soname}, which pip wheels also provide; "
+        "the system copy wins",
+        evidence,
+        Fix("Keep one source of CUDA libraries: drop the directory from LD_LIBRARY_PATH.", fix_commands),
+    )
+
+
+@check("env.path", "PATH and LD_LIBRARY_PATH", after=("cuda.toolkit",))
+def env_path(ctx: Context) -> Outcome:
+    env = ctx.host.env
+    path = [d for d in env.get("PATH", "").split(":") if d]
+    ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    evidence: list[Evidence] = [ev("$LD_LIBRARY_PATH", ":".join(ld) or "unset")]
+    shadowed = _shadow_outcome(ctx, ld, evidence)
+    if shadowed is not None:
+        return shadowed
+    missing = [d for d in path + ld if _CUDAISH.search(d) and not ctx.host.is_dir(d)]
     if missing:
         for d in missing:
             evidence.append(ev(d, "does not exist"))
@@ -112,7 +143,7 @@ def env_path(ctx: Context) -> Outcome:
         )
     return passed(
         "no missing CUDA directories; nothing shadows the pip CUDA wheels"
-        if wheels
+        if ctx.pip_wheels()
         else "no missing CUDA directories on PATH or LD_LIBRARY_PATH",
         *evidence,
     )
