@@ -19,11 +19,13 @@ from gputk.host import Host
 from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit
 from gputk.models.doctor import CheckResult
 from gputk.models.gpu import GpuRecord
-from gputk.probes import arch
+from gputk.parsers.nvidia_smi_health import GpuHealth, parse_smi_health
+from gputk.probes import arch, system
 from gputk.probes.cuda import active_nvcc, cuda_home, find_toolkits, pip_cuda_wheels
 from gputk.probes.cudnn import CudnnInstall, find_cudnn
 from gputk.probes.driver import KernelDriverState, kernel_driver_state
 from gputk.probes.frameworks import FRAMEWORKS, probe_framework
+from gputk.probes.kernel_log import KernelLogResult, kernel_log
 from gputk.probes.merge import MergedGpu, merge_records
 from gputk.probes.nvidia_smi import SmiResult, smi_query
 from gputk.probes.nvml import NvmlResult, nvml_query
@@ -141,6 +143,29 @@ class Context:
 
     def cudnn(self) -> list[CudnnInstall]:
         return self._get("cudnn", lambda: find_cudnn(self.host, self.site_packages()))
+
+    def kernel_log(self) -> KernelLogResult:
+        return self._get("kernel_log", lambda: kernel_log(self.host))
+
+    def units(self) -> system.Units:
+        return self._get("units", lambda: system.units(self.host))
+
+    def module_config(self) -> system.ModuleConfig:
+        return self._get("module_config", lambda: system.module_config(self.host))
+
+    def access(self) -> system.Access:
+        return self._get("access", lambda: system.access(self.host))
+
+    def nvswitches(self) -> tuple[str, ...]:
+        return self._get("nvswitches", lambda: system.nvswitches(self.host))
+
+    def health(self) -> list[GpuHealth]:
+        """The health half of ``nvidia-smi -q -x`` (ECC, remapped rows, clocks, PCIe link, fabric)."""
+        return self._get("health", self._health)
+
+    def _health(self) -> list[GpuHealth]:
+        cmd = self.smi().command
+        return list(parse_smi_health(cmd.stdout).gpus) if cmd is not None and cmd.ok else []
 
     def merged(self) -> list[MergedGpu]:
         """Every GPU as NVML, nvidia-smi and the PCI bus together describe it: the merge

@@ -7,7 +7,20 @@ renamed probe is an import error, never a silent gap in a snapshot).
 
 from __future__ import annotations
 
-from gputk.probes import cuda, cudnn, driver, frameworks, lshw, nvidia_smi, nvml, pci, platform, python_env
+from gputk.probes import (
+    cuda,
+    cudnn,
+    driver,
+    frameworks,
+    kernel_log,
+    lshw,
+    nvidia_smi,
+    nvml,
+    pci,
+    platform,
+    python_env,
+    system,
+)
 from gputk.probes.capture import Capture, Command
 
 CAPTURES: tuple[Capture, ...] = (
@@ -20,6 +33,8 @@ CAPTURES: tuple[Capture, ...] = (
     python_env.CAPTURE,
     nvml.CAPTURE,
     cudnn.CAPTURE,
+    kernel_log.CAPTURE,
+    system.CAPTURE,
     frameworks.CAPTURE,
 )
 
