@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gputk.doctor import checks_cuda, checks_driver, checks_env, checks_platform
+from gputk.doctor import checks_cuda, checks_driver, checks_env, checks_health, checks_platform, checks_system
 from gputk.doctor.base import Check
 from gputk.doctor.checks_frameworks import FRAMEWORK_CHECKS
 
@@ -14,6 +14,13 @@ REGISTRY: tuple[Check, ...] = (
     checks_driver.kernel_module,
     checks_driver.nvml,
     checks_driver.nvidia_smi,
+    checks_system.device_nodes,
+    checks_system.nvrm,
+    checks_health.xid,
+    checks_system.fabric,
+    checks_health.memory,
+    checks_health.clocks,
+    checks_health.compute_mode,
     checks_cuda.cuda_toolkit,
     checks_cuda.driver_compat,
     checks_cuda.cuda_arch,

@@ -20,6 +20,13 @@ PUBLIC_IDS = [
     "driver.kernel-module",
     "driver.nvml",
     "driver.nvidia-smi",
+    "driver.device-nodes",
+    "kernel.nvrm",
+    "gpu.xid",
+    "gpu.fabric",
+    "gpu.memory",
+    "gpu.clocks",
+    "gpu.compute-mode",
     "cuda.toolkit",
     "cuda.driver-compat",
     "cuda.arch",
@@ -53,7 +60,7 @@ def test_healthy_snapshot_text_exits_0(snap: SnapshotWriter, capsys: pytest.Capt
     assert run_cli(["doctor", "--snapshot", snapshot(snap)]) == 0
     out = capsys.readouterr().out
     assert "✓ driver.nvml" in out and "- framework.jax" in out
-    assert out.rstrip().endswith("no problems found: 15 passed, 3 skipped")
+    assert out.rstrip().endswith("no problems found: 22 passed, 3 skipped")
     assert "fix:" not in out  # details only on failure or with -v
 
 
@@ -102,7 +109,7 @@ def test_json_envelope_keys(snap: SnapshotWriter, capsys: pytest.CaptureFixture[
     assert run_cli(["doctor", "--snapshot", path, "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["schema"] == "gputk.doctor/1" and data["status"] == "fail"
-    assert len(data["checks"]) == 18
+    assert len(data["checks"]) == len(PUBLIC_IDS)
     nvml = next(c for c in data["checks"] if c["id"] == "driver.nvml")
     assert set(nvml) == {
         "id",
