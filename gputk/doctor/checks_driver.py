@@ -60,6 +60,28 @@ def _installed_not_loaded(ctx: Context, k: KernelDriverState, evidence: list[Evi
     if not k.modules_running_kernel:
         return None
     p = ctx.platform()
+    disabling = ctx.module_config().disabling("nvidia")
+    if disabling:
+        evidence += [ev(r.source, r.text) for r in disabling]
+        files = sorted({r.source.rsplit(":", 1)[0] for r in disabling if r.source != "/proc/cmdline"})
+        return failed(
+            f"the nvidia module is installed for kernel {k.kernel_release} but configuration stops it loading "
+            f"({disabling[0].text} in {disabling[0].source}); the GPU and driver are fine",
+            evidence,
+            Fix(
+                "Remove the line that blacklists nvidia, rebuild the initramfs and reboot.",
+                (
+                    *(f"sudo sed -i '/nvidia/s/^/# /' {f}  # review it first" for f in files),
+                    fixes.update_initramfs(p),
+                    "sudo reboot",
+                )
+                if files
+                else (
+                    "sudo grubby --update-kernel=ALL --remove-args='modprobe.blacklist=nvidia'  # or edit GRUB_CMDLINE_LINUX",
+                    "sudo reboot",
+                ),
+            ),
+        )
     if p.secure_boot:
         evidence.append(ev("Secure Boot", p.secure_boot_source or "enabled"))
         return failed(
@@ -177,7 +199,7 @@ def _nvml_ok(ctx: Context) -> Outcome:
     nv = ctx.nvml()
     drv = nv.driver
     n = nv.device_count if nv.device_count is not None else len(nv.gpus)
-    lost = [g.pci_bus_id for g in nv.gpus if g.lost]
+    lost = ctx.lost_gpus() if any(g.lost for g in nv.gpus) else []
     evidence = [
         ev(
             "NVML",
@@ -185,12 +207,16 @@ def _nvml_ok(ctx: Context) -> Outcome:
         )
     ]
     if lost:
+        evidence += [
+            ev(f"kernel log: Xid {x.code}", x.line[:200]) for x in ctx.kernel_log().log.xids if x.code == 79
+        ][:3]
         return failed(
-            f"NVML answers but GPU {', '.join(str(b) for b in lost)} is lost (fallen off the bus)",
+            f"NVML answers but GPU {', '.join(lost)} is lost (fallen off the bus)",
             evidence,
             Fix(
-                "Read the kernel log for Xid 79 and reset or reboot.",
-                ("sudo dmesg | grep -i xid", "sudo nvidia-smi --gpu-reset -i 0"),
+                "The GPU stopped answering on PCIe: reboot (a reset rarely brings it back); if it recurs, check "
+                "its power cables, cooling and seating. Reinstalling the driver does not help.",
+                ("sudo dmesg | grep -iE 'xid|fallen off'", "sudo reboot"),
             ),
         )
     version = f"NVML {drv.nvml_version}" if drv and drv.nvml_version else "NVML"
@@ -251,6 +277,25 @@ def _nvml_init_failed(ctx: Context) -> Outcome:
             Fix(
                 "Give your user access to the GPU devices (video group) and log in again.",
                 ("ls -l /dev/nvidia*", "sudo usermod -aG video $USER"),
+            ),
+        )
+    smi = ctx.smi()
+    unknown = "Unknown Error" in f"{nv.detail} {smi.detail} {smi.command.stdout if smi.command else ''}"
+    if p.container and k.dev_nodes and unknown:
+        evidence.append(ev("/dev/nvidia*", " ".join(k.dev_nodes)))
+        return failed(
+            "this container lost access to its GPUs ('Failed to initialize NVML: Unknown Error' with the device "
+            "nodes present): the host's cgroup device rules were reset (systemctl daemon-reload on the host), "
+            "the host driver is fine",
+            evidence,
+            Fix(
+                "Restart the container; to stop it recurring, start containers with CDI devices or pass the "
+                "/dev/nvidia* nodes explicitly.",
+                (
+                    "docker restart <container>  # on the host",
+                    "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml  # on the host",
+                    "docker run --device nvidia.com/gpu=all ...",
+                ),
             ),
         )
     return failed(

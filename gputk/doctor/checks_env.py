@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from gputk.doctor.base import Outcome, check, ev, failed, passed, warned
 from gputk.doctor.context import Context
 from gputk.models.doctor import Evidence, Fix
+from gputk.parsers.nvidia_smi_list import parse_nvidia_smi_list
+from gputk.probes.nvidia_smi import SMI_LIST_ARGV, SMI_TIMEOUT_S
 
 _CUDAISH = re.compile(r"cuda|nvidia|cudnn|tensorrt", re.I)
 # libnvJitLink.so.12.1.105 -> 12.1 ; libcusparse.so.12.0.0.76 carries the library's own version,
@@ -165,6 +167,131 @@ def parse_visible_devices(value: str) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class _Devices:
+    """What CUDA_VISIBLE_DEVICES may name here."""
+
+    n: int
+    uuids: tuple[str, ...]
+    mig_uuids: tuple[str, ...]
+    mig_enabled: tuple[int, ...]  # indices of GPUs in MIG mode
+    mig_by_gpu: dict[int, int]  # index -> MIG devices created
+
+
+def _devices(ctx: Context, want_mig: bool) -> _Devices:
+    gpus = ctx.gpus()
+    merged = [m.record for m in ctx.merged() if m.record.index is not None]
+    migs: dict[int, list[str]] = {
+        r.index: [d.uuid for d in r.mig_devices if d.uuid] for r in merged if r.index is not None
+    }
+    enabled = tuple(r.index for r in merged if r.mig_mode and r.index is not None)
+    if want_mig and not any(migs.values()):
+        res = ctx.host.run(SMI_LIST_ARGV, timeout=SMI_TIMEOUT_S)
+        if res.ok:
+            listed = parse_nvidia_smi_list(res.stdout)
+            for i, g in enumerate(listed.gpus):
+                idx = g.index if g.index is not None else i
+                migs[idx] = [d.uuid for d in g.mig_devices if d.uuid]
+            enabled = enabled or tuple(i for i, uu in migs.items() if uu)
+    return _Devices(
+        len(gpus),
+        tuple(g.uuid for g in gpus if g.uuid),
+        tuple(u for uu in migs.values() for u in uu),
+        enabled,
+        {i: len(uu) for i, uu in migs.items()},
+    )
+
+
+def _bad_item(item: str, d: _Devices) -> str | None:
+    """Why CUDA cannot find ``item``; None when it can."""
+    if item.isdigit():
+        if d.n and int(item) >= d.n:
+            return f"index {item} is out of range ({d.n} GPU(s): indices 0-{d.n - 1})"
+        if int(item) in d.mig_enabled and not d.mig_by_gpu.get(int(item)):
+            return f"GPU {item} is in MIG mode with no MIG devices created: CUDA sees nothing on it"
+        return None
+    if item.startswith("GPU-"):
+        if d.uuids and not any(u.startswith(item) for u in d.uuids):
+            return f"no GPU has UUID {item}"
+        return None
+    if item.startswith("MIG-GPU-"):  # the R450-R460 form MIG-GPU-<uuid>/<gi>/<ci>
+        parent = item[4:].split("/", 1)[0]
+        if d.uuids and not any(u.startswith(parent) for u in d.uuids):
+            return f"no GPU has UUID {parent} (named by {item})"
+        return None
+    if (
+        item.startswith("MIG-")
+        and (d.mig_uuids or d.uuids)
+        and not any(u.startswith(item) for u in d.mig_uuids)
+    ):
+        return f"no MIG device has UUID {item}" + ("" if d.mig_uuids else " (no MIG devices exist here)")
+    return None
+
+
+def _visible_outcome(value: str, ctx: Context, evidence: list[Evidence], fix: Fix) -> Outcome | None:
+    items = parse_visible_devices(value)
+    if not items:
+        return failed(
+            f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU "
+            "('CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected')",
+            evidence,
+            fix,
+        )
+    d = _devices(ctx, any(i.startswith("MIG-") for i in items))
+    bad = [(i, why) for i in items if (why := _bad_item(i, d)) is not None]
+    if bad:
+        evidence += [ev("$CUDA_VISIBLE_DEVICES " + i, why) for i, why in bad]
+        names = ", ".join(i for i, _ in bad)
+        usable = [why for _, why in bad if "MIG mode" in why]
+        what = (
+            f"which CUDA cannot use: {usable[0]}"
+            if usable
+            else "which does not exist"
+            + (
+                f" ({d.n} GPU(s): indices 0-{d.n - 1})"
+                if any(i.isdigit() for i, _ in bad)
+                else f": {bad[0][1]}"
+            )
+        )
+        return failed(f"CUDA_VISIBLE_DEVICES={value!r} names {names}, {what}", evidence, fix)
+    if len(items) < len(value.split(",")):
+        return warned(
+            f"CUDA_VISIBLE_DEVICES={value!r}: CUDA stops reading at the first invalid entry; "
+            f"only {','.join(items)} are visible",
+            evidence,
+            fix,
+        )
+    if sum(1 for i in items if i.startswith("MIG-")) > 1:
+        return warned(
+            f"CUDA_VISIBLE_DEVICES={value!r} names several MIG devices; a CUDA process uses only the first one",
+            evidence,
+            Fix("Start one process per MIG device, each with one MIG UUID.", ("nvidia-smi -L",)),
+        )
+    return None
+
+
+def _nvidia_visible(ctx: Context, evidence: list[Evidence]) -> Outcome | None:
+    """Inside a container, NVIDIA_VISIBLE_DEVICES naming UUIDs this container does not have."""
+    nvd = ctx.host.env.get("NVIDIA_VISIBLE_DEVICES")
+    if not nvd or not ctx.platform().container or nvd in ("all", "none", "void"):
+        return None
+    named = [i.strip() for i in nvd.split(",") if i.strip().startswith(("GPU-", "MIG-"))]
+    d = _devices(ctx, any(i.startswith("MIG-") for i in named))
+    missing = [i for i in named if _bad_item(i, d)]
+    if not missing:
+        return None
+    evidence.append(ev("$NVIDIA_VISIBLE_DEVICES", nvd))
+    return failed(
+        f"NVIDIA_VISIBLE_DEVICES names {', '.join(missing)}, which this container does not have: the runtime "
+        "passed other devices (or the host has no such GPU)",
+        evidence,
+        Fix(
+            "List the host's GPU and MIG UUIDs and start the container with existing ones.",
+            ("nvidia-smi -L  # on the host",),
+        ),
+    )
+
+
 @check(
     "env.cuda-visible-devices",
     "CUDA_VISIBLE_DEVICES and device order",
@@ -186,37 +313,12 @@ def cuda_visible_devices(ctx: Context) -> Outcome:
         "Unset it (or list valid indices/UUIDs) where it is exported.",
         ("unset CUDA_VISIBLE_DEVICES", "grep -rn CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile"),
     )
-    if value is not None:
-        items = parse_visible_devices(value)
-        if not items:
-            return failed(
-                f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU "
-                "('CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected')",
-                evidence,
-                unset_fix,
-            )
-        uuids = [g.uuid for g in gpus if g.uuid]
-        bad = []
-        for item in items:
-            if (item.isdigit() and n and int(item) >= n) or (
-                item.startswith("GPU-") and uuids and not any(u.startswith(item) for u in uuids)
-            ):
-                bad.append(item)
-        if bad:
-            return failed(
-                f"CUDA_VISIBLE_DEVICES={value!r} names {', '.join(bad)}, which does not exist "
-                f"({n} GPU(s): indices 0-{n - 1})",
-                evidence,
-                unset_fix,
-            )
-        if len(items) < len(value.split(",")):
-            return warned(
-                f"CUDA_VISIBLE_DEVICES={value!r}: CUDA stops reading at the first invalid entry; "
-                f"only {','.join(items)} are visible",
-                evidence,
-                unset_fix,
-            )
-    names = {g.name for g in gpus}
+    outcome = (
+        _visible_outcome(value, ctx, evidence, unset_fix) if value is not None else None
+    ) or _nvidia_visible(ctx, evidence)
+    if outcome is not None:
+        return outcome
+    names = {g.name for g in gpus if not g.lost}  # a lost GPU shows another source's name
     if len(names) > 1 and order != "PCI_BUS_ID":
         return warned(
             "GPUs of different models: CUDA numbers them fastest-first, nvidia-smi by PCI bus; "

@@ -45,6 +45,7 @@ class GpuView:
     bus_id: str | None
     uuid: str | None
     source: str  # "nvml" | "nvidia-smi" | "pci"
+    lost: bool = False  # the driver lists it but it does not answer (fallen off the bus)
 
 
 class Context:
@@ -191,6 +192,24 @@ class Context:
             if seen:
                 return [_view(i, m, source) for i, m in enumerate(seen)]
         return [_view(i, m, "pci") for i, m in enumerate(merged)]
+
+    def lost_gpus(self) -> list[str]:
+        """The GPUs that stopped answering, each named by its bus id from whichever source knows
+        it (the merge pairs NVML's handle-less record with the PCI one; else the kernel log's
+        Xid 79), else by driver index."""
+        named: list[str] = []
+        for m in self.merged():
+            if m.record.lost:
+                named.append(m.record.pci_bus_id or "")
+        if "" in named:
+            fallen = [x.bus_id for x in self.kernel_log().log.xids if x.code == 79 and x.bus_id]
+            fallen = [b for b in dict.fromkeys(fallen) if b not in named]
+            named = [n or (fallen.pop(0) if fallen else "") for n in named]
+        lost_idx = [m.record.index for m in self.merged() if m.record.lost]
+        return [
+            n or f"index {i if i is not None else '?'} (bus id unknown)"
+            for n, i in zip(named, lost_idx, strict=True)
+        ]
 
     def driver_version(self) -> tuple[str | None, str]:
         """The driver version and where it was read."""
