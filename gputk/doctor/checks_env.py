@@ -61,6 +61,8 @@ def _shadows(ctx: Context, ld: list[str]) -> list[_Shadow]:
         if ctx.host.realpath(d) in wheel_dirs or not ctx.host.is_dir(d):
             continue
         for w in wheels:
+            if w.component == "cudnn":  # env.cudnn-skew compares cuDNN versions
+                continue
             for soname in w.sonames:
                 if ctx.host.exists(f"{d}/{soname}"):
                     out.append(
@@ -131,7 +133,13 @@ def env_path(ctx: Context) -> Outcome:
     shadowed = _shadow_outcome(ctx, ld, evidence)
     if shadowed is not None:
         return shadowed
-    missing = [d for d in path + ld if _CUDAISH.search(d) and not ctx.host.is_dir(d)]
+    # /usr/local/nvidia/{bin,lib,lib64}: where container runtimes mount the host driver; the
+    # nvidia/cuda images name them whether or not anything is mounted there.
+    missing = [
+        d
+        for d in path + ld
+        if _CUDAISH.search(d) and not d.startswith("/usr/local/nvidia/") and not ctx.host.is_dir(d)
+    ]
     if missing:
         for d in missing:
             evidence.append(ev(d, "does not exist"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gputk.doctor import compat, fixes
+from gputk.doctor import compat, cuda_errors, fixes
 from gputk.doctor.base import FunctionCheck, Outcome, check, ev, failed, passed, skipped
 from gputk.doctor.context import Context
 from gputk.models.doctor import Evidence, Fix
@@ -24,7 +24,12 @@ ROOTS = (
     "hardware.gpu",
     "driver.kernel-module",
     "driver.nvml",
+    "driver.device-nodes",
+    "gpu.fabric",
+    "gpu.compute-mode",
     "env.cuda-visible-devices",
+    "env.forward-compat",
+    "env.cudnn-skew",
 )
 # Read, not blocking: only this framework's own build failing there blocks it (see _own_root).
 AFTER = (*ROOTS, "cuda.driver-compat", "cuda.arch")
@@ -148,10 +153,21 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
             evidence,
             _reinstall(name, p, ctx),
         )
+    explained = _cuda_error(r, evidence)
     if gpu_count == 0:
         missing = r.get("missing_libs") or []
         why = f"cannot load {', '.join(missing)}" if missing else r.get("gpu_error") or "no GPU device listed"
+        if explained is not None and not missing:
+            return failed(
+                f"{desc} sees no GPU: {explained.describe()}", evidence, Fix(explained.fix + ".", ())
+            )
         return failed(f"{desc} sees no GPU: {why}", evidence, _reinstall(name, p, ctx))
+    if r.get("op_ok") is False and explained is not None:
+        return failed(
+            f"{desc} sees {gpu_count} GPU(s) but a tiny operation failed: {explained.describe()}",
+            evidence,
+            Fix(explained.fix + ".", ()),
+        )
     if r.get("op_ok") is False:
         return failed(
             f"{desc} sees {gpu_count} GPU(s) but a tiny operation on it failed: {r.get('op_error')}",
@@ -160,6 +176,17 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
         )
     op = "; a 64x64 operation ran on it" if r.get("op_ok") else ""
     return passed(f"{desc} sees {gpu_count} GPU(s){op}", *evidence)
+
+
+def _cuda_error(r: dict[str, Any], evidence: list[Evidence]) -> cuda_errors.CudaError | None:
+    """A CUDA error code in the probe's errors, with its meaning and layer as evidence."""
+    text = " ".join(str(r.get(k) or "") for k in ("gpu_error", "op_error", "runtime_error"))
+    explained = cuda_errors.explain(text)
+    if explained is not None:
+        evidence.append(
+            ev(f"CUDA error {explained.code}", f"{explained.name}: {explained.text} ({explained.layer})")
+        )
+    return explained
 
 
 def _make(name: str) -> FunctionCheck:

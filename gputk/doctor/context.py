@@ -20,10 +20,11 @@ from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit
 from gputk.models.doctor import CheckResult
 from gputk.models.gpu import GpuRecord
 from gputk.parsers.nvidia_smi_health import GpuHealth, parse_smi_health
+from gputk.parsers.system import parse_ldconfig
 from gputk.probes import arch, system
 from gputk.probes.cuda import active_nvcc, cuda_home, find_toolkits, pip_cuda_wheels
 from gputk.probes.cudnn import CudnnInstall, find_cudnn
-from gputk.probes.driver import KernelDriverState, kernel_driver_state
+from gputk.probes.driver import LDCONFIG_ARGV, KernelDriverState, kernel_driver_state
 from gputk.probes.frameworks import FRAMEWORKS, probe_framework
 from gputk.probes.kernel_log import KernelLogResult, kernel_log
 from gputk.probes.merge import MergedGpu, merge_records
@@ -159,6 +160,14 @@ class Context:
 
     def nvswitches(self) -> tuple[str, ...]:
         return self._get("nvswitches", lambda: system.nvswitches(self.host))
+
+    def ldconfig(self) -> list[tuple[str, str]]:
+        """The loader cache, ``ldconfig -p``: (soname, path) in lookup order."""
+        return self._get("ldconfig", self._ldconfig)
+
+    def _ldconfig(self) -> list[tuple[str, str]]:
+        res = self.host.run(LDCONFIG_ARGV, timeout=10.0)
+        return parse_ldconfig(res.stdout) if res.ok else []
 
     def health(self) -> list[GpuHealth]:
         """The health half of ``nvidia-smi -q -x`` (ECC, remapped rows, clocks, PCIe link, fabric)."""

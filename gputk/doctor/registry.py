@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from gputk.doctor import checks_cuda, checks_driver, checks_env, checks_health, checks_platform, checks_system
+from gputk.doctor import (
+    checks_cuda,
+    checks_driver,
+    checks_env,
+    checks_health,
+    checks_libs,
+    checks_platform,
+    checks_system,
+)
 from gputk.doctor.base import Check
 from gputk.doctor.checks_frameworks import FRAMEWORK_CHECKS
 
@@ -27,5 +35,7 @@ REGISTRY: tuple[Check, ...] = (
     checks_cuda.cudnn_install,
     checks_env.env_path,
     checks_env.cuda_visible_devices,
+    checks_libs.forward_compat,
+    checks_libs.cudnn_skew,
     *FRAMEWORK_CHECKS,
 )

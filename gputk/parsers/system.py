@@ -174,3 +174,16 @@ def parse_fm_version(text: str) -> str | None:
     """``nv-fabricmanager --version``: ``Fabric Manager version is : 535.104.05``."""
     m = _FM_VERSION.search(text)
     return m.group(1) if m else None
+
+
+_LDCONFIG = re.compile(r"^\s*(\S{1,200}) \(([^)]{0,80})\) => (\S{1,1000})$")
+
+
+def parse_ldconfig(text: str) -> list[tuple[str, str]]:
+    """``ldconfig -p``: (soname, path) in the cache's order (the loader's order for a name)."""
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        m = _LDCONFIG.match(line)
+        if m:
+            out.append((m.group(1), m.group(3)))
+    return out

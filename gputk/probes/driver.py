@@ -29,6 +29,7 @@ from gputk.probes.capture import Capture
 PROC_VERSION = "/proc/driver/nvidia/version"
 SYS_MODULE_VERSION = "/sys/module/nvidia/version"
 APT_HISTORY = "/var/log/apt/history.log"
+LDCONFIG_ARGV = ("ldconfig", "-p")
 
 LIB_DIRS = (
     "/usr/lib/x86_64-linux-gnu",
@@ -151,7 +152,7 @@ def kernel_driver_state(host: Host) -> KernelDriverState:
 
 CAPTURE = Capture(
     "driver",
-    commands=((("ldconfig", "-p"), 10.0),),
+    commands=((LDCONFIG_ARGV, 10.0),),
     files=(
         PROC_VERSION,
         "/proc/driver/nvidia/gpus/*/information",

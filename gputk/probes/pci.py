@@ -213,7 +213,8 @@ CAPTURE = Capture(
     "pci",
     commands=((LSPCI_ARGV, LSPCI_TIMEOUT_S),),
     files=tuple(
-        f"{SYSFS_PCI}/*/{attr}" for attr in ("vendor", "device", "class", "subsystem_vendor", "subsystem_device")
+        f"{SYSFS_PCI}/*/{attr}"
+        for attr in ("vendor", "device", "class", "subsystem_vendor", "subsystem_device")
     ),
     names=(f"{SYSFS_PCI}/*/driver",),
     tools=("lspci",),

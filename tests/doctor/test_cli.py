@@ -33,6 +33,8 @@ PUBLIC_IDS = [
     "cudnn.install",
     "env.path",
     "env.cuda-visible-devices",
+    "env.forward-compat",
+    "env.cudnn-skew",
     "framework.tensorflow",
     "framework.cupy",
     "framework.numba",
@@ -60,7 +62,7 @@ def test_healthy_snapshot_text_exits_0(snap: SnapshotWriter, capsys: pytest.Capt
     assert run_cli(["doctor", "--snapshot", snapshot(snap)]) == 0
     out = capsys.readouterr().out
     assert "✓ driver.nvml" in out and "- framework.jax" in out
-    assert out.rstrip().endswith("no problems found: 22 passed, 3 skipped")
+    assert out.rstrip().endswith("no problems found: 24 passed, 3 skipped")
     assert "fix:" not in out  # details only on failure or with -v
 
 
