@@ -69,7 +69,7 @@ def root(
     """Set up, diagnose and exercise GPU machines for deep-learning work."""
 
 
-# A missing command module is an import error, not a command that silently vanishes.
+# A command module that fails to import is a gputk bug: it must surface, never silently drop a command.
 for _name in COMMAND_MODULES:
     importlib.import_module(f"gputk.cli.{_name}").register(app)
 

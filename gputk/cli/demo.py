@@ -47,7 +47,7 @@ demo_app = typer.Typer(
 
 
 def _device(value: DeviceName) -> DeviceChoice:
-    choice: DeviceChoice = value.value  # type: ignore[assignment]
+    choice: DeviceChoice = value.value
     return choice
 
 

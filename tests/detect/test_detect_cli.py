@@ -127,7 +127,6 @@ def test_missing_snapshot_is_one_line_error(tmp_path: Path, capsys: pytest.Captu
 def test_from_files_merges_xml_and_reports_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("gputk.parsers.sniff")
     xml = tmp_path / "smi.xml"
     xml.write_text(smi_xml(["0000:18:00.0", "0000:28:00.0"]), encoding="utf-8")
     data = _json(capsys, ["detect", "--from", str(xml), "--json"])
@@ -139,7 +138,6 @@ def test_from_files_merges_xml_and_reports_the_file(
 
 
 def test_from_unrecognised_file_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("gputk.parsers.sniff")
     junk = tmp_path / "notes.txt"
     junk.write_text("my gpu is slow, please help\n", encoding="utf-8")
     assert run_cli(["detect", "--from", str(junk)]) == 1
@@ -148,7 +146,6 @@ def test_from_unrecognised_file_names_it(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_from_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("gputk.parsers.sniff")
     assert run_cli(["detect", "--from", str(tmp_path / "gone.txt")]) == 1
     assert "gone.txt: no such file" in capsys.readouterr().err
 
