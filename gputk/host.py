@@ -55,9 +55,7 @@ _CHILD_ENV_PREFIXES = ("NVIDIA_", "NUMBA_", "TF_", "XLA_", "JAX_", "CUPY_")
 run_guard: Callable[[Sequence[str]], None] | None = None
 
 
-def child_environment(
-    base: Mapping[str, str], extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def child_environment(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A clean environment for a child process: C locale plus the GPU-relevant variables."""
     env = {k: v for k, v in base.items() if k in _CHILD_ENV_KEEP or k.startswith(_CHILD_ENV_PREFIXES)}
     env.setdefault("PATH", os.defpath)

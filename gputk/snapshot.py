@@ -266,7 +266,7 @@ class SnapshotHost:
                             nxt.append(posixpath.join(base, name))
                 else:
                     cand = posixpath.join(base, part)
-                    if (self.lexists(cand) if last else self.is_dir(cand)):
+                    if self.lexists(cand) if last else self.is_dir(cand):
                         nxt.append(cand)
             paths = nxt
         return sorted(paths)

@@ -80,9 +80,7 @@ def escape(text: str) -> str:
     return _escape(text)
 
 
-def table(
-    columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
-) -> Table:
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
     t = Table(title=title, show_header=True, header_style="bold", box=None, pad_edge=False)
     for col in columns:
         t.add_column(col, overflow="fold")

@@ -81,9 +81,8 @@ def crash_log_dir() -> Path:
 
 def _write_crash_log(exc: BaseException) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    text = (
-        f"gputk {__version__} crashed at {stamp}\nargv: {sys.argv!r}\npython: {sys.version}\n\n"
-        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = f"gputk {__version__} crashed at {stamp}\nargv: {sys.argv!r}\npython: {sys.version}\n\n" + "".join(
+        traceback.format_exception(type(exc), exc, exc.__traceback__)
     )
     for base in (crash_log_dir(), Path(tempfile.gettempdir()) / "gputk-logs"):
         try:

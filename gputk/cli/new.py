@@ -22,7 +22,9 @@ class Backend(str, enum.Enum):
 
 def new(
     template: Annotated[Optional[str], typer.Argument(help="Template: cnn or gan (see --list).")] = None,  # noqa: UP045
-    dataset: Annotated[Optional[str], typer.Argument(help="Data set: catsdogs, cifar10 (cnn); mnist (gan).")] = None,  # noqa: UP045
+    dataset: Annotated[
+        str | None, typer.Argument(help="Data set: catsdogs, cifar10 (cnn); mnist (gan).")
+    ] = None,
     dest: Annotated[Optional[Path], typer.Argument(help="Project folder (default: ./DATASET).")] = None,  # noqa: UP045
     list_: Annotated[bool, typer.Option("--list", help="Show the templates and their data sets.")] = False,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs.")] = None,  # noqa: UP045
@@ -37,7 +39,9 @@ def new(
     backend: Annotated[
         Optional[Backend], typer.Option("--backend", help="Keras 3 backend (default tensorflow).")  # noqa: UP045
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty DEST (only the template's files).")
     ] = False,
@@ -77,7 +81,12 @@ def new(
     }
     verb = {"create": "create", "overwrite": "overwrite", "identical": "identical"}
     result = svc.scaffold(
-        template, dataset, dest, overrides, force=force, dry_run=dry_run,
+        template,
+        dataset,
+        dest,
+        overrides,
+        force=force,
+        dry_run=dry_run,
         on_file=lambda f: ui.action(("would " if dry_run else "") + verb[f.action], f.path),
     )
     if json_out:

@@ -138,7 +138,13 @@ def env_path(ctx: Context) -> Outcome:
     missing = [
         d
         for d in path + ld
-        if _CUDAISH.search(d) and not d.startswith("/usr/local/nvidia/") and not ctx.host.is_dir(d)
+        if _CUDAISH.search(d)
+        and not d.startswith("/usr/local/nvidia/")
+        and not ctx.host.is_dir(d)
+        # a runtime-only CUDA tree (no bin/ with tools) is an install, not a stale entry
+        and not (
+            posixpath.basename(d.rstrip("/")) == "bin" and ctx.host.is_dir(posixpath.dirname(d.rstrip("/")))
+        )
     ]
     if missing:
         for d in missing:

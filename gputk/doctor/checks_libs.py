@@ -99,20 +99,26 @@ def forward_compat(ctx: Context) -> Outcome:
 # -- cuDNN --------------------------------------------------------------------------------------
 
 
-def _ahead(ctx: Context, pip: CudnnInstall) -> list[CudnnInstall]:
-    """cuDNN copies in LD_LIBRARY_PATH directories with the pip copy's soname but another version."""
-    ld = {ctx.host.realpath(d) for d in _ld_dirs(ctx)}
+def _ahead(ctx: Context, pip: CudnnInstall) -> list[tuple[CudnnInstall, str]]:
+    """(copy, LD_LIBRARY_PATH entry) for each cuDNN with the pip copy's soname but another
+    version in a directory LD_LIBRARY_PATH puts first."""
     out = []
-    for inst in ctx.cudnn():
-        if inst.source == "pip" or not inst.version or inst.major != pip.major or inst.version == pip.version:
-            continue
-        dirs = {
-            ctx.host.realpath(inst.location),
-            ctx.host.realpath(f"{inst.location}/lib"),
-            ctx.host.realpath(f"{inst.location}/lib64"),
-        }
-        if dirs & ld:
-            out.append(inst)
+    for d in _ld_dirs(ctx):
+        real = ctx.host.realpath(d)
+        for inst in ctx.cudnn():
+            if (
+                inst.source == "pip"
+                or not inst.version
+                or inst.major != pip.major
+                or inst.version == pip.version
+            ):
+                continue
+            homes = {
+                ctx.host.realpath(x)
+                for x in (inst.location, f"{inst.location}/lib", f"{inst.location}/lib64")
+            }
+            if real in homes and not any(o[1] == d for o in out):
+                out.append((inst, d))
     return out
 
 
@@ -143,19 +149,19 @@ def cudnn_skew(ctx: Context) -> Outcome:
         return passed(
             f"the pip cuDNN {pip.version} is the one the loader finds", ev(pip.location, pip.version)
         )
-    a = ahead[0]
+    a, where = ahead[0]
     evidence = [
         ev(pip.evidence or pip.location, f"cuDNN {pip.version}: the framework's pip wheel (what it needs)"),
         *(
-            ev(i.evidence or i.location, f"cuDNN {i.version} ({i.source}), on LD_LIBRARY_PATH: loaded first")
-            for i in ahead
+            ev(d, f"cuDNN {i.version} ({i.evidence or i.location}), on LD_LIBRARY_PATH: loaded first")
+            for i, d in ahead
         ),
         *_framework_cudnn(ctx),
     ]
-    d = {ctx.host.realpath(x) for x in (a.location, f"{a.location}/lib", f"{a.location}/lib64")}
-    keep = ":".join(x for x in _ld_dirs(ctx) if ctx.host.realpath(x) not in d)
+    shadowing = {d for _, d in ahead}
+    keep = ":".join(x for x in _ld_dirs(ctx) if x not in shadowing)
     return failed(
-        f"the framework needs cuDNN {pip.version} (pip) but the loader finds cuDNN {a.version} in {a.location} first "
+        f"the framework needs cuDNN {pip.version} (pip) but the loader finds cuDNN {a.version} in {where} first "
         "(LD_LIBRARY_PATH): 'cuDNN version incompatibility' or CUDNN_STATUS errors at the first convolution",
         evidence,
         Fix(

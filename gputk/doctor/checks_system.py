@@ -27,7 +27,8 @@ class NvrmRule:
 NVRM_RULES: tuple[NvrmRule, ...] = (
     NvrmRule(
         re.compile(
-            r"API mismatch: the client has the version (\S+), but\s+this kernel module has the version (\S+)"
+            r"API mismatch: the client (?:'[^']{0,64}' \(pid \d{1,10}\) )?has the version (\d[\w.]*\d),? but\s+"
+            r"this kernel module has\s+the version (\d[\w.]*\d)"
         ),
         "user-space driver {0} talks to kernel module {1} (API mismatch): the driver was upgraded, "
         "the old module is still loaded",
@@ -35,7 +36,7 @@ NVRM_RULES: tuple[NvrmRule, ...] = (
         fixes.reload_modules(),
     ),
     NvrmRule(
-        re.compile(r"installed in this system is\s+not supported by the\s+(\S+)\s+NVIDIA\s+driver release"),
+        re.compile(r"not supported by the\s+(?:NVIDIA\s+)?(\d[\w.]*\d)\s+(?:NVIDIA\s+)?driver release"),
         "the loaded driver release {0} does not support this GPU (the branch dropped it or is too old for it)",
         "Install a driver branch that supports this GPU (a legacy branch for old boards, a newer one for new ones).",
         ("lspci -nn -d 10de:", "ubuntu-drivers devices  # on Ubuntu: the branches that support it"),

@@ -293,4 +293,5 @@ def _view(i: int, m: MergedGpu, source: str) -> GpuView:
         g.pci_bus_id,
         g.uuid,
         source,
+        g.lost,
     )

@@ -24,6 +24,7 @@ MAX_BYTES = 256 * 1024  # the last 256 kB of relevant lines are kept
 
 _PREFIX = re.compile(
     r"^(?:\[\s*\d+\.\d+\]\s?"  # dmesg
+    r"|\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\]\s?"  # dmesg --ctime / -T
     r"|\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ kernel: (?:\[\s*\d+\.\d+\]\s?)?"  # journalctl short
     r"|\d{4}-\d\d-\d\dT\S+ \S+ kernel: (?:\[\s*\d+\.\d+\]\s?)?)"  # journalctl short-iso
 )
@@ -34,6 +35,7 @@ _PID = re.compile(r"pid=(?:'?)(\d{1,10})")
 _PROC = re.compile(r"name=([^\s,]{1,64})")
 _FALLEN = re.compile(r"GPU (?:at )?(?:PCI:)?([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.?\d?)")
 _BUS_WORD = re.compile(r"\b([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\.\d)?)\b")
+_OPEN_END = re.compile(r"\b(?:the|a|an|has|by|to|of|and|is|in|with|for)$")
 _NEEDS_ROOT = (
     "operation not permitted",
     "permission denied",
@@ -75,7 +77,12 @@ def needs_root(text: str) -> bool:
 
 def relevant(text: str, max_bytes: int = MAX_BYTES) -> list[str]:
     """The NVIDIA lines of a kernel log, prefixes dropped, at most the last ``max_bytes``."""
-    out = [strip_prefix(line) for line in text.splitlines() if _RELEVANT.search(line)]
+    # syslog writes a wrapped message on one line, with #012 for each newline
+    out = [
+        strip_prefix(line).replace("#012NVRM: ", " ").replace("#012", " ")
+        for line in text.splitlines()
+        if _RELEVANT.search(line)
+    ]
     size = 0
     for i in range(len(out) - 1, -1, -1):
         size += len(out[i]) + 1
@@ -118,7 +125,9 @@ def _join_nvrm(lines: list[str]) -> list[str]:
         body = line[at + 5 :].strip()
         if not body:
             continue
-        continues = body[0] == "(" or body[0].islower()
+        continues = (
+            body[0] == "(" or body[0].islower() or (joined[-1:] != [] and _OPEN_END.search(joined[-1]))
+        )
         if joined and continues and joined[-1][-1:] not in ".!":
             joined[-1] += " " + body
         else:

@@ -45,13 +45,11 @@ def _read(res: CommandResult) -> KernelLogResult | None:
         return KernelLogResult("not-captured", cmd, res.describe())
     if res.error is not None:
         return None
-    if needs_root(res.stderr) or (
-        needs_root(text) and not res.stdout.strip().replace("-- No entries --", "")
-    ):
+    log = parse_kernel_log(res.stdout)
+    if needs_root(text) and not log.lines:  # refused, on stderr or pasted into stdout
         return KernelLogResult("needs-root", cmd, f"`{cmd}` may not read the kernel log as this user")
     if res.returncode not in (0, 1):  # journalctl --grep exits 1 when nothing matched
         return None
-    log = parse_kernel_log(res.stdout)
     return KernelLogResult("ok", cmd, f"{len(log.lines)} NVIDIA line(s) in `{cmd}`", log)
 
 

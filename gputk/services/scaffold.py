@@ -48,8 +48,16 @@ def templates_root() -> Traversable:
 
 def check_name(value: str, what: str) -> str:
     """A template or data-set name: a bare lowercase word, never a path."""
-    if "/" in value or "\\" in value or ".." in value or value.startswith((".", "~")) or Path(value).is_absolute():
-        raise InputError(f"{what} {value!r} is a path; give a name", hint=f"`gputk new --list` shows the {what}s")
+    if (
+        "/" in value
+        or "\\" in value
+        or ".." in value
+        or value.startswith((".", "~"))
+        or Path(value).is_absolute()
+    ):
+        raise InputError(
+            f"{what} {value!r} is a path; give a name", hint=f"`gputk new --list` shows the {what}s"
+        )
     if not NAME_RE.match(value):
         raise InputError(f"{what} {value!r} is not a valid name (lowercase letters, digits, - and _)")
     return value
@@ -60,7 +68,9 @@ def list_templates(root: Traversable | None = None) -> list[TemplateInfo]:
     infos = []
     for child in sorted(base.iterdir(), key=lambda c: c.name):
         if child.is_dir() and not child.name.startswith(("_", ".")) and (child / "manifest.json").is_file():
-            infos.append(_parse_manifest(child.name, json.loads((child / "manifest.json").read_text("utf-8"))))
+            infos.append(
+                _parse_manifest(child.name, json.loads((child / "manifest.json").read_text("utf-8")))
+            )
     return infos
 
 
@@ -81,26 +91,42 @@ def load_template(name: str, dataset: str | None = None, root: Traversable | Non
 def _parse_manifest(name: str, raw: dict[str, Any]) -> TemplateInfo:
     variables = tuple(
         Variable(
-            name=k, type=v["type"], default=v["default"], help=v.get("help", ""),
-            minimum=v.get("min"), maximum=v.get("max"), choices=tuple(v.get("choices", ())),
+            name=k,
+            type=v["type"],
+            default=v["default"],
+            help=v.get("help", ""),
+            minimum=v.get("min"),
+            maximum=v.get("max"),
+            choices=tuple(v.get("choices", ())),
         )
         for k, v in raw["variables"].items()
     )
     datasets = tuple(
         Dataset(
-            name=k, title=d["title"], description=d["description"], defaults=dict(d.get("defaults", {})),
-            classes=tuple(d["classes"]), channels=int(d["channels"]), image_size=d.get("image_size"),
+            name=k,
+            title=d["title"],
+            description=d["description"],
+            defaults=dict(d.get("defaults", {})),
+            classes=tuple(d["classes"]),
+            channels=int(d["channels"]),
+            image_size=d.get("image_size"),
             data=DataRequirement(
                 present_if_all=tuple(d["data"].get("present_if_all", ())),
                 present_if_any=tuple(d["data"].get("present_if_any", ())),
-                download=d["data"].get("download", ""), where=d["data"].get("where", ""),
+                download=d["data"].get("download", ""),
+                where=d["data"].get("where", ""),
                 keras_downloads=bool(d["data"].get("keras_downloads", False)),
             ),
         )
         for k, d in raw["datasets"].items()
     )
-    return TemplateInfo(name=name, kind=raw.get("kind", "classifier"), description=raw["description"],
-                        variables=variables, datasets=datasets)
+    return TemplateInfo(
+        name=name,
+        kind=raw.get("kind", "classifier"),
+        description=raw["description"],
+        variables=variables,
+        datasets=datasets,
+    )
 
 
 def resolve_variables(info: TemplateInfo, dataset: Dataset, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,7 +152,9 @@ def _check_value(var: Variable, value: Any) -> Any:
     if var.type == "bool":
         return bool(value)
     number = int(value) if var.type == "int" else float(value)
-    if (var.minimum is not None and number < var.minimum) or (var.maximum is not None and number > var.maximum):
+    if (var.minimum is not None and number < var.minimum) or (
+        var.maximum is not None and number > var.maximum
+    ):
         raise InputError(f"{flag} {value} is out of range ({var.minimum:g} to {var.maximum:g})")
     return number
 
@@ -144,7 +172,9 @@ class _TraversableLoader:
         roots = self.roots
 
         class Loader(BaseLoader):
-            def get_source(self, environment: Any, template: str) -> tuple[str, str | None, Callable[[], bool]]:
+            def get_source(
+                self, environment: Any, template: str
+            ) -> tuple[str, str | None, Callable[[], bool]]:
                 parts = split_template_path(template)  # raises TemplateNotFound on '..'
                 for root in roots:
                     node = root
@@ -169,15 +199,24 @@ def _environment(template_dir: Traversable, root: Traversable) -> Any:
     )
 
 
-def build_context(info: TemplateInfo, dataset: Dataset, variables: dict[str, Any], project_name: str) -> dict[str, Any]:
+def build_context(
+    info: TemplateInfo, dataset: Dataset, variables: dict[str, Any], project_name: str
+) -> dict[str, Any]:
     ctx: dict[str, Any] = dict(variables)
     if dataset.image_size is not None:
         ctx["image_size"] = dataset.image_size
     ctx.update(
-        template=info.name, kind=info.kind, dataset=dataset.name, dataset_title=dataset.title,
-        classes=list(dataset.classes), num_classes=len(dataset.classes), channels=dataset.channels,
+        template=info.name,
+        kind=info.kind,
+        dataset=dataset.name,
+        dataset_title=dataset.title,
+        classes=list(dataset.classes),
+        num_classes=len(dataset.classes),
+        channels=dataset.channels,
         data={k: getattr(dataset.data, k) for k in ("download", "where", "keras_downloads")},
-        gputk_version=__version__, project_name=project_name, hidden=".",
+        gputk_version=__version__,
+        project_name=project_name,
+        hidden=".",
     )
     return ctx
 
@@ -230,8 +269,11 @@ def answers(info: TemplateInfo, dataset: Dataset, variables: dict[str, Any], fil
         "dataset_title": dataset.title,
         "variables": variables,
         "data": {
-            "present_if_all": list(data.present_if_all), "present_if_any": list(data.present_if_any),
-            "download": data.download, "where": data.where, "keras_downloads": data.keras_downloads,
+            "present_if_all": list(data.present_if_all),
+            "present_if_any": list(data.present_if_any),
+            "download": data.download,
+            "where": data.where,
+            "keras_downloads": data.keras_downloads,
         },
         "files": {p: hashlib.sha256(t.encode()).hexdigest() for p, t in sorted(files.items())},
     }
@@ -253,7 +295,9 @@ def plan_files(dest: Path, files: dict[str, str], force: bool) -> list[PlannedFi
         data = text.encode("utf-8")
         action: FileAction = "create"
         if target.is_dir() or (target.exists() and not target.is_file()):
-            raise InputError(f"{target} is in the way of a template file and is not a regular file; nothing written")
+            raise InputError(
+                f"{target} is in the way of a template file and is not a regular file; nothing written"
+            )
         if target.is_symlink():
             raise InputError(f"{target} is a symbolic link; refusing to write through it; nothing written")
         if target.is_file():
@@ -291,6 +335,10 @@ def scaffold(
         if on_file is not None:
             on_file(item)
     return ScaffoldResult(
-        template=info.name, dataset=ds.name, dest=str(target), variables=variables,
-        files=tuple(planned), dry_run=dry_run,
+        template=info.name,
+        dataset=ds.name,
+        dest=str(target),
+        variables=variables,
+        files=tuple(planned),
+        dry_run=dry_run,
     )

@@ -95,6 +95,8 @@ class Machine:
     module_kernels: tuple[str, ...] | None = None  # kernels with nvidia.ko (default: the running one)
     cuda_driver: str = "12.4"
     nvml: str | None = "ok"  # NvmlResult status; None: not captured
+    nvml_lost: tuple[int, ...] = ()  # indices NVML lists without a handle (GPU lost, no bus id)
+    nvml_detail: str | None = None  # nvmlInit's detail when nvml is not "ok"
     smi: str | None = "ok"  # "ok" | "mismatch" | "no-driver" | "timeout" | "missing" | None: not captured
     smi_text: str | None = None  # a recorded `nvidia-smi -q -x` to use instead of the generated one
     toolkits: tuple[str, ...] = ("12.4.1",)  # /usr/local/cuda-X.Y.Z
@@ -154,7 +156,8 @@ def smi_xml(m: Machine) -> str:
 
 def _nvml(m: Machine) -> dict[str, Any]:
     if m.nvml != "ok":
-        return {"schema": 1, "status": m.nvml, "detail": f"nvmlInit failed ({m.nvml})", "gpus": []}
+        detail = m.nvml_detail or f"nvmlInit failed ({m.nvml})"
+        return {"schema": 1, "status": m.nvml, "detail": detail, "gpus": []}
     return {
         "schema": 1,
         "status": "ok",
@@ -172,6 +175,8 @@ def _nvml(m: Machine) -> dict[str, Any]:
                 "pci_device_id": g.device_id,
                 "vendor": "nvidia",
             }
+            if i not in m.nvml_lost
+            else {"index": i, "vendor": "nvidia", "lost": True}
             for i, g in enumerate(m.gpus)
         ],
     }
