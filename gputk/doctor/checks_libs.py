@@ -102,7 +102,7 @@ def forward_compat(ctx: Context) -> Outcome:
 def _ahead(ctx: Context, pip: CudnnInstall) -> list[tuple[CudnnInstall, str]]:
     """(copy, LD_LIBRARY_PATH entry) for each cuDNN with the pip copy's soname but another
     version in a directory LD_LIBRARY_PATH puts first."""
-    out = []
+    out: list[tuple[CudnnInstall, str]] = []
     for d in _ld_dirs(ctx):
         real = ctx.host.realpath(d)
         for inst in ctx.cudnn():
