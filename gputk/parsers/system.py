@@ -79,8 +79,8 @@ _DISABLING_INSTALL = re.compile(r"^install\s+(\S+)\s+(?:/usr)?/bin/(?:false|true
 
 
 def parse_modprobe_conf(path: str, text: str) -> list[ModprobeRule]:
-    """``blacklist M``, ``install M /bin/false`` (or ``/bin/true``: both stop M loading) and
-    ``options M ...`` lines of one modprobe.d file."""
+    """``blacklist M``, ``install M /bin/false`` (or ``/bin/true``), ``alias M off`` (all stop M
+    loading) and ``options M ...`` lines of one modprobe.d file."""
     rules: list[ModprobeRule] = []
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -90,7 +90,7 @@ def parse_modprobe_conf(path: str, text: str) -> list[ModprobeRule]:
         where = f"{path}:{n}"
         if words[0] == "blacklist" and len(words) > 1:
             rules.append(ModprobeRule(where, "blacklist", words[1], line))
-        elif _DISABLING_INSTALL.match(line):
+        elif _DISABLING_INSTALL.match(line) or (words[0] == "alias" and len(words) == 3 and words[2] == "off"):
             rules.append(ModprobeRule(where, "install-false", words[1], line))
         elif words[0] == "options" and len(words) > 2:
             rules.append(ModprobeRule(where, "options", words[1], line))
