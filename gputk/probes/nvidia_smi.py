@@ -93,8 +93,12 @@ def smi_query(host: Host) -> SmiResult:
     if res.error is not None:
         return SmiResult("error", res.describe(), command=res)
     parsed: ParseResult = parse_nvidia_smi_xml(res.stdout)
-    errors = parse_tool_errors(res.stdout + "\n" + res.stderr)
-    problems = tuple(dict.fromkeys(parsed.problems + find_problems(res.stdout + "\n" + res.stderr)))
+    # Tool errors are printed around the XML, never inside it: on an 8-GPU log (~100 kB) scanning
+    # the XML body for them cost more than parsing it.
+    body_at = res.stdout.find("<nvidia_smi_log") if parsed.format is not None else -1
+    outside = (res.stdout if body_at < 0 else res.stdout[:body_at]) + "\n" + res.stderr
+    errors = parse_tool_errors(outside)
+    problems = tuple(dict.fromkeys(parsed.problems + find_problems(outside)))
     # "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error": a lost GPU by bus id.
     seen = {g.pci_bus_id for g in parsed.gpus}
     lost = tuple(g for g in errors.gpus if g.pci_bus_id not in seen)
