@@ -14,7 +14,7 @@ import enum
 class ExitCode(enum.IntEnum):
     OK = 0
     PROBLEMS = 1  # problems found, or the command failed for a reason it explains
-    USAGE = 2  # Typer/Click usage errors
+    USAGE = 2  # usage errors: the parser's, and UsageError (missing arguments, conflicting flags)
     INTERNAL = 3  # an unexpected exception: one line + path of the log
     INTERRUPTED = 130  # Ctrl-C
 
@@ -35,6 +35,17 @@ class GputkError(Exception):
 
 class InputError(GputkError):
     """Bad input from the user: an invalid value, a file that cannot be read."""
+
+
+class UsageError(InputError):
+    """The command line itself is wrong (a missing argument, a value out of range, flags that
+    conflict): exit 2, like the usage errors the option parser reports."""
+
+    exit_code = ExitCode.USAGE
+
+
+class OutputError(GputkError):
+    """Standard output cannot be written (closed, a full device): not a bug, one line and exit 1."""
 
 
 class SnapshotError(GputkError):

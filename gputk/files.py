@@ -8,6 +8,10 @@ Two promises, for every output (PNG, chart, JSON, snapshot tarball, rendered pro
 * the final name only ever holds complete content (:func:`atomic_write_bytes`): the bytes go to a
   temporary sibling that is fsynced and then renamed over the target, so an interrupted or failed
   write leaves the old file (or nothing) and no temporary file behind.
+
+And one for every input file the user names (a saved tool output, a snapshot tarball):
+:func:`open_input_file` opens only a regular file, never waits on a FIFO or a device, and
+:func:`read_input_file` never reads more than a cap.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from gputk.errors import InputError
 
@@ -88,6 +93,48 @@ def atomic_write_bytes(path: str, data: bytes, mode: int = 0o644) -> None:
                 view = view[written:]
     except OSError as exc:
         raise InputError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+
+
+def open_input_file(path: str | os.PathLike[str], *, what: str = "input file") -> BinaryIO:
+    """Open a regular file for reading; refuse a directory, FIFO, device or socket with one line.
+
+    The file is opened non-blocking (a FIFO without a writer would otherwise hang the open) and
+    checked again on the open descriptor, so a file swapped after the first look is refused too.
+    """
+    name = os.fspath(path)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the {what} ({exc.strerror or exc})") from None
+    _check_regular(name, st, what)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the {what} ({exc.strerror or exc})") from None
+    try:
+        _check_regular(name, os.fstat(fd), what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_input_file(path: str | os.PathLike[str], max_bytes: int, *, what: str = "input file") -> bytes:
+    """At most ``max_bytes`` of a regular file (see :func:`open_input_file`)."""
+    with open_input_file(path, what=what) as fh:
+        try:
+            return fh.read(max_bytes)
+        except OSError as exc:
+            raise InputError(f"{os.fspath(path)}: cannot read the {what} ({exc.strerror or exc})") from None
+
+
+def _check_regular(name: str, st: os.stat_result, what: str) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{name}: is a directory, not a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{name}: not a regular file (a FIFO, device or socket); refusing to read it")
 
 
 def _umask() -> int:

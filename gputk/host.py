@@ -13,21 +13,37 @@ This module is the only place in gputk that imports :mod:`subprocess`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob as _glob
 import os
 import platform
+import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from concurrent.futures import Future
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from gputk.models.core import CommandResult
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_READ_BYTES = 8 * 1024 * 1024
+# What one stream of a command may print before gputk stops reading and stops the program.
+# nvidia-smi -q on an 8-GPU server prints well under 1 MiB; ldconfig -p a few hundred KiB.
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+_EXIT_GRACE_S = 1.0  # the program ended but a helper it left behind holds the pipes open
+_DRAIN_S = 2.0  # after a kill, what is still in the pipes
+
+# Every command gputk started and is still waiting on, so that Ctrl-C can stop them (they run
+# in their own process groups and would not see the terminal's SIGINT). Re-entrant: the signal
+# handler runs on the main thread, possibly while it holds the lock.
+_children_lock = threading.RLock()
+_children: set[subprocess.Popen[bytes]] = set()
+_interrupted = threading.Event()
 
 ProbeFn = Callable[[], dict[str, Any]]
 
@@ -55,7 +71,9 @@ _CHILD_ENV_PREFIXES = ("NVIDIA_", "NUMBA_", "TF_", "XLA_", "JAX_", "CUPY_")
 run_guard: Callable[[Sequence[str]], None] | None = None
 
 
-def child_environment(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_environment(
+    base: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """A clean environment for a child process: C locale plus the GPU-relevant variables."""
     env = {k: v for k, v in base.items() if k in _CHILD_ENV_KEEP or k.startswith(_CHILD_ENV_PREFIXES)}
     env.setdefault("PATH", os.defpath)
@@ -143,6 +161,8 @@ class LiveHost:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._env = dict(os.environ if environ is None else environ)
+        self._memo: dict[tuple[Any, ...], Future[CommandResult]] | None = None
+        self._memo_lock = threading.Lock()
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -154,17 +174,35 @@ class LiveHost:
         timeout: float = DEFAULT_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        """Run ``argv`` with a timeout in a clean environment; never raises.
+        """Run ``argv`` with a timeout and an output cap in a clean environment; never raises.
 
         The child gets its own process group, so on timeout the whole group is
         killed (nvidia-smi on a wedged driver hangs in uninterruptible calls,
-        and its helpers would otherwise keep the pipes open).
+        and its helpers would otherwise keep the pipes open). Each stream keeps
+        at most :data:`MAX_OUTPUT_BYTES`; a program printing more is stopped and
+        its result says ``truncated``. On a host made by :meth:`remembering`,
+        the same argv and env are run once and every asker gets that answer.
         """
         argv = tuple(str(a) for a in argv)
         if not argv:
             raise ValueError("empty argv")
+        if self._memo is None:
+            return self._run(argv, timeout, env)
+        key = (argv, tuple(sorted((env or {}).items())))
+        with self._memo_lock:
+            future = self._memo.get(key)
+            owner = future is None
+            if future is None:
+                future = self._memo[key] = Future()
+        if owner:
+            future.set_result(self._run(argv, timeout, env))
+        return future.result()
+
+    def _run(self, argv: tuple[str, ...], timeout: float, env: Mapping[str, str] | None) -> CommandResult:
         if run_guard is not None:
             run_guard(argv)
+        if _interrupted.is_set():
+            return CommandResult(argv=argv, error="os-error", detail="interrupted")
         child_env = child_environment(self._env, env)
         exe = argv[0]
         if os.sep not in exe and shutil.which(exe, path=child_env.get("PATH")) is None:
@@ -185,29 +223,38 @@ class LiveHost:
             return CommandResult(argv=argv, error="permission", detail=str(exc))
         except OSError as exc:
             return CommandResult(argv=argv, error="os-error", detail=str(exc))
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        with _children_lock:
+            _children.add(proc)
+        if _interrupted.is_set():
             _kill_group(proc)
-            try:
-                out, err = proc.communicate(timeout=2)
-            except subprocess.TimeoutExpired:
-                out, err = b"", b""
-            return CommandResult(
-                argv=argv,
-                error="timeout",
-                timeout_s=timeout,
-                stdout=_decode(out),
-                stderr=_decode(err),
-                duration_s=time.monotonic() - start,
-            )
-        return CommandResult(
-            argv=argv,
-            returncode=proc.returncode,
-            stdout=_decode(out),
-            stderr=_decode(err),
-            duration_s=time.monotonic() - start,
-        )
+        try:
+            out, err, state = _collect(proc, start + timeout)
+        finally:
+            with _children_lock:
+                _children.discard(proc)
+        common: dict[str, Any] = {
+            "argv": argv,
+            "stdout": _decode(out),
+            "stderr": _decode(err),
+            "duration_s": time.monotonic() - start,
+            "truncated": state == "truncated",
+        }
+        if state == "timeout":
+            return CommandResult(error="timeout", timeout_s=timeout, **common)
+        if state == "interrupted":
+            return CommandResult(error="os-error", detail="interrupted", **common)
+        return CommandResult(returncode=proc.returncode, **common)
+
+    def remembering(self) -> LiveHost:
+        """A host of the same environment that runs each command once (in-process probes still
+        run each time: the commands they start are remembered).
+
+        Used to run independent probes at once and then read their answers in a fixed
+        order (``gputk report``): the second asker of the same argv gets the first answer.
+        """
+        twin = LiveHost(self._env)
+        twin._memo = {}
+        return twin
 
     def read_bytes(self, path: str, max_bytes: int = MAX_READ_BYTES) -> bytes | None:
         try:
@@ -264,10 +311,9 @@ class LiveHost:
         }
 
     def python_probe(self, name: str, fn: ProbeFn) -> dict[str, Any] | None:
-        try:
-            return fn()
-        except Exception as exc:  # a probe must never take the report down
-            return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
+        """Run ``fn`` here. Its own failures are the probe's to report (each probe catches its
+        library's errors); anything else is a bug in gputk and propagates."""
+        return fn()
 
 
 STREAM_INTERRUPT_GRACE_S = 3.0  # a terminal's Ctrl-C reaches the child too; give it time first
@@ -317,6 +363,90 @@ def _stop_streaming_child(proc: subprocess.Popen[bytes]) -> int:
         return proc.wait(timeout=STREAM_INTERRUPT_WAIT_S)
     proc.kill()
     return proc.wait()
+
+
+def stop_children() -> None:
+    """Kill every command gputk started and still waits on, with its process group, and refuse
+    new ones (they answer ``os-error: interrupted``) until :func:`allow_children`. Safe to call
+    from a signal handler."""
+    _interrupted.set()
+    with _children_lock:
+        procs = list(_children)
+    for proc in procs:
+        _kill_group(proc)
+
+
+atexit.register(lambda: stop_children())  # a background probe's command must not outlive gputk
+
+
+def allow_children() -> None:
+    """Let commands run again (a new CLI invocation in the same process, the tests)."""
+    _interrupted.clear()
+
+
+_State = Literal["done", "timeout", "truncated", "interrupted"]
+
+
+def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, _State]:
+    """Read both pipes until the program ends, the deadline passes, or a stream passes the cap."""
+    assert proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    bufs = {out_fd: bytearray(), err_fd: bytearray()}
+    state: _State = "done"
+    exited_at: float | None = None
+    with selectors.DefaultSelector() as sel:
+        for fd in bufs:
+            sel.register(fd, selectors.EVENT_READ)
+        while sel.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                state = "timeout"
+                break
+            if _interrupted.is_set():
+                state = "interrupted"
+                break
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > _EXIT_GRACE_S:
+                break
+            if _pump(sel, bufs, min(deadline - now, 0.25)):
+                state = "truncated"
+                break
+        if state != "done" or sel.get_map():
+            _kill_group(proc)
+            end = time.monotonic() + _DRAIN_S
+            while sel.get_map() and time.monotonic() < end:
+                if _pump(sel, bufs, 0.1) and state == "done":
+                    state = "truncated"
+    proc.stdout.close()
+    proc.stderr.close()
+    try:
+        proc.wait(timeout=max(0.1, deadline - time.monotonic()) if state == "done" else _DRAIN_S)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        state = "timeout" if state == "done" else state
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=_DRAIN_S)
+    return bytes(bufs[out_fd]), bytes(bufs[err_fd]), state
+
+
+def _pump(sel: selectors.BaseSelector, bufs: dict[int, bytearray], wait_s: float) -> bool:
+    """One round of reads; True when a stream went past the cap (the excess is dropped)."""
+    over = False
+    for key, _ in sel.select(max(wait_s, 0.0)):
+        fd = int(key.fd)
+        try:
+            chunk = os.read(fd, 1024 * 1024)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            sel.unregister(fd)
+            continue
+        buf = bufs[fd]
+        room = MAX_OUTPUT_BYTES - len(buf)
+        buf += chunk[:room]
+        over = over or len(chunk) > room
+    return over
 
 
 def _decode(data: bytes | None) -> str:

@@ -11,21 +11,19 @@ import contextlib
 import datetime as _dt
 import importlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any
 
 import typer
 
 from gputk import __version__
-from gputk.errors import ExitCode, GputkError
-
-
-def _rich_help() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-
+from gputk.errors import ExitCode, GputkError, OutputError
 
 app = typer.Typer(
     name="gputk",
@@ -34,8 +32,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    # Rich help on a terminal; plain (and faster to start: no rich.console) when piped or NO_COLOR.
-    rich_markup_mode="markdown" if _rich_help() else None,
+    # One help layout on a terminal and piped: click's plain formatter. It keeps \b example blocks
+    # line by line, shows flags without a value, never reads `runs/<timestamp>/` as markup, prints
+    # no escape codes, wraps at COLUMNS, and starts faster (no rich import).
+    rich_markup_mode=None,
 )
 
 # Command modules, each with ``register(app)``. Order is the order of --help.
@@ -73,6 +73,22 @@ def root(
 for _name in COMMAND_MODULES:
     importlib.import_module(f"gputk.cli.{_name}").register(app)
 
+# One line per command in `gputk --help`, short enough not to be cut at 60 columns.
+SHORT_HELP = {
+    "detect": "List the GPUs, from every source.",
+    "doctor": "Check the stack layer by layer, with fixes.",
+    "env": "Shell code for a CUDA toolkit; edits rc files.",
+    "demo": "Small computations, verified and timed.",
+    "bench": "CPU vs GPU sweeps against measured ceilings.",
+    "new": "Create a training project from a template.",
+    "train": "Train a project made by `gputk new`.",
+    "report": "A redacted snapshot for a bug report.",
+}
+for _cmd in app.registered_commands:
+    _cmd.short_help = _cmd.short_help or SHORT_HELP.get(_cmd.name or "")
+for _group in app.registered_groups:
+    _group.short_help = _group.short_help or SHORT_HELP.get(_group.name or "")
+
 
 def crash_log_dir() -> Path:
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
@@ -81,8 +97,9 @@ def crash_log_dir() -> Path:
 
 def _write_crash_log(exc: BaseException) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    text = f"gputk {__version__} crashed at {stamp}\nargv: {sys.argv!r}\npython: {sys.version}\n\n" + "".join(
-        traceback.format_exception(type(exc), exc, exc.__traceback__)
+    text = (
+        f"gputk {__version__} crashed at {stamp}\nargv: {sys.argv!r}\npython: {sys.version}\n\n"
+        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     )
     for base in (crash_log_dir(), Path(tempfile.gettempdir()) / "gputk-logs"):
         try:
@@ -106,19 +123,71 @@ def _base(cls: type, name: str) -> type[Exception]:
 _ClickException = _base(typer.BadParameter, "ClickException")
 
 
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C (or a polite kill): stop the commands gputk started, then unwind as an interrupt.
+
+    The children run in their own process groups (so a timeout can kill a whole group), which
+    also means the terminal's SIGINT never reaches them: they are killed here, before the
+    thread pools wait for their workers, so the interrupt ends gputk at once.
+    """
+    from gputk import host
+
+    host.stop_children()
+    raise KeyboardInterrupt
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            old[sig] = signal.signal(sig, _on_signal)
+    return old
+
+
 def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; never raises (except SystemExit from Typer)."""
+    from gputk import host
+    from gputk.cli import output
+
     command = typer.main.get_command(app)
+    host.allow_children()
+    old_handlers = _install_signal_handlers()
+    stdout = sys.stdout
+    sys.stdout = output.GuardedStdout(stdout)
+    try:
+        return _run(command, argv)
+    finally:
+        sys.stdout = stdout
+        for sig, handler in old_handlers.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, handler)
+
+
+def _run(command: Any, argv: list[str] | None) -> int:
+    from gputk.cli import output
+
     try:
         rv = command.main(args=argv, prog_name="gputk", standalone_mode=False)
+        sys.stdout.flush()  # a full device or a closed stdout fails here, not at exit
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("\ninterrupted\n")
         return int(ExitCode.INTERRUPTED)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except _ClickException as exc:
-        exc.show()  # type: ignore[attr-defined]
-        return int(exc.exit_code)  # type: ignore[attr-defined]
+        from gputk import ui
+
+        code = int(exc.exit_code)  # type: ignore[attr-defined]
+        ui.error(exc.format_message(), output.usage_hint(exc) if code == ExitCode.USAGE else None)  # type: ignore[attr-defined]
+        return code
+    except OutputError as exc:
+        from gputk import ui
+
+        output.silence_stdout()
+        ui.error(exc.message, exc.hint)
+        return int(exc.exit_code)
     except GputkError as exc:
         from gputk import ui
 
@@ -126,19 +195,45 @@ def run_cli(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except BrokenPipeError:
         # `gputk detect | head`: the reader went away; not an error of ours.
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        output.silence_stdout()
         return int(ExitCode.OK)
+    except UnicodeEncodeError as exc:
+        explained = output.encoding_error(exc)
+        return _explained(exc, *explained) if explained else _internal(exc)
+    except OSError as exc:
+        # The world's failure (a full disk, a permission), not a bug: explained, exit 1.
+        where = f": {exc.filename}" if exc.filename else ""
+        return _explained(exc, f"{exc.strerror or exc}{where}", "details in {log}")
     except Exception as exc:
-        from gputk import ui
-
-        path = _write_crash_log(exc)
-        ui.error(f"internal error: {type(exc).__name__}: {exc}", f"full traceback in {path}")
-        return int(ExitCode.INTERNAL)
+        package = output.failed_import(exc)
+        if package is None:
+            return _internal(exc)
+        return _explained(exc, f"{package} failed to import: {exc}", output.import_hint(package))
     if isinstance(rv, int):
         return rv
     return int(ExitCode.OK)
 
 
+def _internal(exc: BaseException) -> int:
+    """A bug in gputk: one line, the traceback in a log file, exit 3."""
+    from gputk import ui
+
+    path = _write_crash_log(exc)
+    ui.error(f"internal error: {type(exc).__name__}: {exc}", f"full traceback in {path}")
+    return int(ExitCode.INTERNAL)
+
+
+def _explained(exc: BaseException, message: str, hint: str) -> int:
+    """A failure of the world around gputk: one line, exit 1; ``{log}`` in the hint names the log."""
+    from gputk import ui
+
+    log = str(_write_crash_log(exc)) if "{log}" in hint else ""
+    ui.error(message, hint.replace("{log}", log))
+    return int(ExitCode.PROBLEMS)
+
+
 def main(argv: list[str] | None = None) -> None:
+    from gputk.cli import output
+
+    output.prepare_std_streams()
     sys.exit(run_cli(argv))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gputk.cli.common import JsonOpt
+from gputk.cli.common import JsonOpt, output_path
 
 if TYPE_CHECKING:
     from gputk.models.demo import BenchResult
@@ -59,7 +59,7 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Smaller sweeps (well under a minute).")] = False,
     output: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
-        typer.Option("--output", "-o", help="Write a PNG chart here.", metavar="PNG"),
+        typer.Option("--output", "-o", help="Write a PNG chart here.", metavar="PNG", callback=output_path),
     ] = None,
     json_out: JsonOpt = False,
 ) -> int:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gputk.cli.common import JsonOpt
+from gputk.cli.common import JsonOpt, output_path
 
 if TYPE_CHECKING:
     from gputk.models.demo import DemoResult, DeviceChoice
@@ -36,7 +36,7 @@ DeviceOpt = Annotated[
 RepeatsOpt = Annotated[int, typer.Option("--repeats", help="Steady-state runs timed after the first call.")]
 PngOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
-    typer.Option("--output", "-o", help="Write the picture to this PNG file.", metavar="PNG"),
+    typer.Option("--output", "-o", help="Write the picture to this PNG file.", metavar="PNG", callback=output_path),
 ]
 
 demo_app = typer.Typer(
@@ -126,7 +126,7 @@ def vector_add(
 
     \b
         gputk demo vector-add
-        gputk demo vector-add --size 100000000 --device cpu --json
+        gputk demo vector-add --device cpu --json
     """
     from gputk.services import demo as svc
 
@@ -154,7 +154,7 @@ def mandelbrot(
     \b
         gputk demo mandelbrot -o mandelbrot.png
         gputk demo mandelbrot --device cpu --compare
-        gputk demo mandelbrot --width 3840 --height 2160 --iters 200 --device gpu
+        gputk demo mandelbrot --iters 200 --device gpu
     """
     from gputk.services import demo as svc
 
@@ -176,7 +176,7 @@ def matmul(
 
     \b
         gputk demo matmul
-        gputk demo matmul --size 8192 --dtype float16 --device gpu
+        gputk demo matmul --dtype float16 --device gpu
     """
     from gputk.services import demo as svc
 
@@ -199,7 +199,7 @@ def nn(
 
     \b
         gputk demo nn -o boundary.png
-        gputk demo nn --epochs 2000 --hidden 32 --device cpu --json
+        gputk demo nn --epochs 2000 --hidden 32 --json
     """
     from gputk.services import demo as svc
 

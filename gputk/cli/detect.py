@@ -32,9 +32,10 @@ are listed even without a working driver; then says which sources answered and w
 
 Examples:
 
+\b
     gputk detect
     gputk detect -v --json | jq '.gpus[].name'
-    gputk detect --from nvidia-smi-q-x.xml --from lspci.txt
+    gputk detect --from smi.xml --from lspci.txt
 """
 
 
@@ -49,6 +50,8 @@ def _power(draw: float | None, limit: float | None) -> str | None:
 
 
 def _rows(result: DetectResult) -> list[list[Any]]:
+    from gputk import ui
+
     rows: list[list[Any]] = []
     for g in result.gpus:
         r = g.record
@@ -74,7 +77,7 @@ def _rows(result: DetectResult) -> list[list[Any]]:
         for m in r.mig_devices:
             mig_idx = f"{r.index if r.index is not None else '-'}:{m.index if m.index is not None else '?'}"
             rows.append(
-                [f"  {mig_idx}", "", f"  └ MIG {m.profile or ''}".rstrip(), m.uuid, _mem(m.memory_total_mib)]
+                [f"  {mig_idx}", "", f"  {ui.symbol('└')} MIG {m.profile or ''}".rstrip(), m.uuid, _mem(m.memory_total_mib)]
                 + [None] * 7
             )
     return rows
@@ -103,7 +106,7 @@ def _render(result: DetectResult, processes: bool) -> None:
             _rows(result),
         )
     for msg in result.messages:
-        console.print(ui.escape(msg))
+        console.print(msg)
     if processes:
         procs = [
             [g.record.index, p.pid, p.type, p.name, _mem(p.used_memory_mib)]
@@ -116,10 +119,10 @@ def _render(result: DetectResult, processes: bool) -> None:
         elif result.gpus:
             console.print("No process holds GPU memory (or the source could not tell).")
     console.print()
-    console.print(f"Sources ({ui.escape(result.origin)}):")
-    marks = {"ok": "[green]ok[/]", "unavailable": "[dim]--[/]", "error": "[red]!![/]"}
+    console.print(f"Sources ({result.origin}):")
+    marks = {"ok": ("ok", "green"), "unavailable": ("--", "dim"), "error": ("!!", "red")}
     for name, st in result.sources.items():
-        console.print(f"  {marks[st.status]} {ui.escape(name)}: {ui.escape(st.detail)}")
+        ui.line("  ", marks[st.status], f" {name}: {st.detail}", console=console)
     for w in result.warnings:
         ui.warn(w)
 
@@ -131,10 +134,10 @@ def detect_command(
     processes: ProcessesOpt = False,
 ) -> int:
     from gputk import ui
-    from gputk.errors import InputError
+    from gputk.errors import UsageError
 
     if snapshot is not None and from_files:
-        raise InputError("--snapshot and --from cannot be used together", "pick one source of facts")
+        raise UsageError("--snapshot and --from cannot be used together", "pick one source of facts")
     if from_files:
         from gputk.services.detect import detect_from_files
 

@@ -21,18 +21,19 @@ Exit code 0 when nothing fails (warnings allowed; --strict makes them fail), 1 o
 
 Examples:
 
+\b
     gputk doctor
-    gputk doctor --check driver.nvml --check cuda.driver-compat -v
-    gputk doctor --no-frameworks --json | jq '.checks[] | select(.status=="fail")'
-    gputk doctor --markdown > doctor.md      # redacted, to paste into an issue
+    gputk doctor --check driver.nvml -v
+    gputk doctor --no-frameworks --json | jq .status
+    gputk doctor --markdown > doctor.md   # to paste
 """
 
 MARKS = {
-    "pass": "[green]✓[/]",
-    "warn": "[yellow]![/]",
-    "fail": "[red]✗[/]",
-    "skip": "[dim]-[/]",
-    "error": "[magenta]E[/]",
+    "pass": ("✓", "green"),
+    "warn": ("!", "yellow"),
+    "fail": ("✗", "red"),
+    "skip": ("-", "dim"),
+    "error": ("E", "magenta"),
 }
 CheckOpt = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional on 3.10
@@ -44,31 +45,32 @@ def _print_check(c: CheckResult, verbose: bool, width: int) -> None:
     from gputk import ui
 
     console = ui.out()
-    summary = ui.escape(c.summary)
-    if c.blocked_by and c.status == "skip":
-        summary = f"[dim]{summary}[/]"
-    console.print(f"  {MARKS[c.status]} {c.id:<{width}}  {summary}")
+    mark, colour = MARKS[c.status]
+    head = ui.styled("  ", (ui.symbol(mark), colour), " ", f"{c.id:<{width}}  ")
+    dim = c.blocked_by is not None and c.status == "skip"
+    ui.wrapped(c.summary, prefix=head, style="dim" if dim else "", console=console)
     if not (verbose or c.status in ("warn", "fail", "error")):
         return
     for e in c.evidence:
-        console.print(f"      [dim]{ui.escape(e.source)}:[/] {ui.escape(e.value)}")
+        ui.wrapped(e.value, prefix=ui.styled("      ", (f"{e.source}:", "dim"), " "), indent=8, console=console)
     if c.fix and c.status in ("warn", "fail", "error"):
-        console.print(f"      [bold]fix:[/] {ui.escape(c.fix.text)}")
-        for cmd in c.fix.commands:
-            console.print(f"        [cyan]{ui.escape(cmd)}[/]")
+        ui.wrapped(c.fix.text, prefix=ui.styled("      ", ("fix:", "bold"), " "), indent=11, console=console)
+        for cmd in c.fix.commands:  # one line each, never wrapped: they are pasted into a shell
+            ui.line("        ", (cmd, "cyan"), console=console)
 
 
 def _print_text(report: DoctorReport, verbose: bool) -> None:
     from gputk import ui
 
     console = ui.out()
-    console.print(f"[bold]gputk doctor[/] ({ui.escape(report.host_label)})")
+    ui.line(("gputk doctor", "bold"), f" ({report.host_label})", console=console)
     width = max((len(c.id) for c in report.checks), default=10)
     category = None
     for c in report.checks:
         if c.category != category:
             category = c.category
-            console.print(f"\n[bold]{category}[/]")
+            console.print()
+            ui.line((category, "bold"), console=console)
         _print_check(c, verbose, width)
     counts = report.counts()
     tally = ", ".join(
@@ -82,17 +84,22 @@ def _print_text(report: DoctorReport, verbose: bool) -> None:
         if n
     )
     verdict = {
-        "ok": "[green]no problems found[/]",
-        "warn": "[yellow]warnings[/]",
-        "fail": "[red]problems found[/]",
+        "ok": ("no problems found", "green"),
+        "warn": ("warnings", "yellow"),
+        "fail": ("problems found", "red"),
     }
-    console.print(f"\n{verdict[report.verdict()]}: {tally}")
+    console.print()
+    ui.line(verdict[report.verdict()], f": {tally}", console=console)
 
 
-def _list_checks() -> None:
+def _list_checks(json_out: bool) -> None:
     from gputk import ui
     from gputk.doctor.registry import REGISTRY
 
+    if json_out:
+        checks = [{"id": c.id, "title": c.title, "depends_on": list(c.depends_on)} for c in REGISTRY]
+        ui.print_json("doctor", {"checks": checks})
+        return
     ui.print_table(
         ["id", "title", "depends on"],
         [[c.id, c.title, ", ".join(c.depends_on) or "-"] for c in REGISTRY],
@@ -124,13 +131,20 @@ def doctor(
         bool, typer.Option("--no-frameworks", help="Skip the framework probes (the slow part).")
     ] = False,
 ) -> int:
+    from gputk.errors import InputError, UsageError
+
+    if json_out and markdown:
+        raise UsageError("--json and --markdown cannot be used together", "pick one output format")
     if list_checks:
-        _list_checks()
+        _list_checks(json_out)
         return 0
     from gputk import __version__, ui
     from gputk.doctor.runner import diagnose, select
 
-    select(check or (), not no_frameworks)  # unknown ids fail before touching the machine
+    try:
+        select(check or (), not no_frameworks)  # unknown ids fail before touching the machine
+    except InputError as exc:
+        raise UsageError(exc.message, exc.hint) from None
     host = make_host(snapshot)
     report = diagnose(host, check or (), frameworks=not no_frameworks)
     if json_out:

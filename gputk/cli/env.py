@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from gputk.cli.common import JsonOpt, SnapshotOpt, make_host
+from gputk.compat.cuda import mvc_floors_text
 
 if TYPE_CHECKING:
     from gputk.services.env import Listing, Shell
@@ -17,15 +19,15 @@ if TYPE_CHECKING:
 
 _AUTO_HELP = (
     "Toolkit version: 12, 12.3, 12.3.2, or auto. auto = the newest installed toolkit whose CUDA major "
-    "the driver runs (11.x >= 450.80.02, 12.x >= 525.60.13, 13.x >= 580.65.06), or the newest when no "
-    "driver is detected."
+    f"the driver runs ({mvc_floors_text()}), or the newest when no driver is detected."
 )
 
 
 HELP = """Print shell code that selects a CUDA toolkit: PATH, LD_LIBRARY_PATH, CUDA_HOME.
 
 Only shell code goes to stdout (messages go to stderr); sourcing it twice changes nothing.
---write edits the shell's rc file in place (backup, atomic, locked); --remove takes the block out.
+--write puts it into the shell's rc file (or FILE) in place, with a backup; --remove takes it
+out again, byte for byte. Both print the `source` line to run next.
 auto = the newest installed toolkit whose CUDA major the driver runs, or the newest when no driver
 is detected.
 
@@ -34,19 +36,33 @@ Examples:
 \b
     gputk env --cuda 12.3 >> ~/.bashrc
     eval "$(gputk env --cuda 12)"
-    gputk env --cuda auto --write            # edits ~/.bashrc (or the rc file of $SHELL)
+    gputk env --cuda auto --write     # ~/.bashrc
     gputk env --remove ~/.zshrc
     gputk env --list
-    gputk env --cuda 12.4 --no-ld-library-path --shell fish
+    gputk env --cuda 12.4 --shell fish
 """
+
+_VERSION = re.compile(r"auto|\d{1,3}(\.\d{1,4}){0,2}")
+
+
+def _cuda_value(value: str) -> str:
+    """--cuda is checked before anything runs: a version of at most three short numbers, or auto."""
+    if not _VERSION.fullmatch(value):
+        shown = value if len(value) <= 24 else f"{value[:20]}... ({len(value)} characters)"
+        raise typer.BadParameter(f"{shown!r}: expected a version like 12, 12.3, 12.3.2, or auto")
+    return value
 
 
 def env(
     file: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
-        typer.Argument(help="With --write/--remove: the rc file (default: the shell's).", show_default=False),
+        typer.Argument(
+            help="With --write/--remove: the rc file (default: the shell's).", show_default=False, metavar="FILE"
+        ),
     ] = None,
-    cuda: Annotated[str, typer.Option("--cuda", help=_AUTO_HELP, metavar="VERSION")] = "auto",
+    cuda: Annotated[
+        str, typer.Option("--cuda", help=_AUTO_HELP, metavar="VERSION", callback=_cuda_value)
+    ] = "auto",
     prefix: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -72,10 +88,11 @@ def env(
         bool, typer.Option("--list", help="List the installed toolkits and which is active.")
     ] = False,
     write: Annotated[
-        bool, typer.Option("--write", help="Edit FILE (default: the shell's rc file) instead of printing.")
+        bool, typer.Option("--write", help="Put the code into FILE (default: the shell's rc file) instead of printing it.")
     ] = False,
     remove: Annotated[
-        bool, typer.Option("--remove", help="With --write: take the gputk block out of FILE.")
+        bool,
+        typer.Option("--remove", help="Take the gputk block out of FILE (default: the shell's rc file)."),
     ] = False,
     no_ld: Annotated[
         bool,
@@ -89,13 +106,9 @@ def env(
 ) -> int:
     """``gputk env`` (see HELP): a thin adapter over gputk.services.env and gputk.services.rcfile."""
     from gputk import ui
-    from gputk.errors import InputError
     from gputk.services import env as svc
 
-    if remove and not write:
-        write = True
-    if file is not None and not write:
-        raise InputError(f"unexpected argument {file}: an rc file is only taken with --write or --remove")
+    _check_combination(file, list_, write, remove, snapshot)
     host = make_host(snapshot)
     if list_:
         listing = svc.list_toolkits(host)
@@ -105,20 +118,19 @@ def env(
             _print_listing(listing)
         return 0
     sh = _shell(shell, os.environ.get("SHELL") if snapshot is None else host.env.get("SHELL"))
-    if write and remove:
-        return _remove(svc.default_rc_file(sh, os.environ) if file is None else str(file), json_out)
+    rc_file = str(file) if file is not None else svc.default_rc_file(sh, os.environ)
+    if remove:
+        from gputk.services import rcfile
+
+        _report(rcfile.remove_block(rc_file), json_out, {}, sh)
+        return 0
     plan = svc.plan_env(host, cuda, sh, prefix, allow_missing, cudnn, not no_ld)
     for w in plan.warnings:
         ui.warn(w)
     if write:
-        if snapshot is not None:
-            raise InputError("--write edits this machine's rc file; it does not combine with --snapshot")
         from gputk.services import rcfile
 
-        change = rcfile.write_block(
-            svc.default_rc_file(sh, os.environ) if file is None else str(file), plan.code
-        )
-        _report(change, json_out, plan.to_dict())
+        _report(rcfile.write_block(rc_file, plan.code), json_out, plan.to_dict(), sh)
         return 0
     if json_out:
         ui.print_json("env", plan.to_dict())
@@ -128,8 +140,25 @@ def env(
     return 0
 
 
+def _check_combination(
+    file: Path | None, list_: bool, write: bool, remove: bool, snapshot: Path | None
+) -> None:
+    """Flags that cannot go together are a usage error (exit 2), before anything is read."""
+    from gputk.errors import UsageError
+
+    if list_ and (write or remove or file is not None):
+        raise UsageError("--list does not combine with --write, --remove or a FILE")
+    if file is not None and not (write or remove):
+        raise UsageError(
+            f"unexpected argument {file}: an rc file is only taken with --write or --remove",
+            f"gputk env --write {file}",
+        )
+    if snapshot is not None and (write or remove):
+        raise UsageError("--write and --remove edit this machine's rc file; they do not combine with --snapshot")
+
+
 def _shell(name: str | None, env_shell: str | None) -> Shell:
-    from gputk.errors import InputError
+    from gputk.errors import UsageError
     from gputk.services.env import SHELLS, default_shell
 
     if name is None:
@@ -137,17 +166,10 @@ def _shell(name: str | None, env_shell: str | None) -> Shell:
     for s in SHELLS:
         if s == name:
             return s
-    raise InputError(f"--shell {name!r}: expected one of {', '.join(SHELLS)}")
+    raise UsageError(f"--shell {name!r}: expected one of {', '.join(SHELLS)}")
 
 
-def _remove(path: str, json_out: bool) -> int:
-    from gputk.services import rcfile
-
-    _report(rcfile.remove_block(path), json_out, {})
-    return 0
-
-
-def _report(change: RcChange, json_out: bool, extra: dict[str, object]) -> None:
+def _report(change: RcChange, json_out: bool, extra: dict[str, object], shell: Shell) -> None:
     from gputk import ui
 
     if json_out:
@@ -166,6 +188,23 @@ def _report(change: RcChange, json_out: bool, extra: dict[str, object]) -> None:
         ui.note(f"removed {change.removed_duplicates} extra gputk block(s)")
     if change.backup:
         ui.note(f"previous content kept in {change.backup}")
+    if change.action == "absent":
+        return
+    if change.action == "removed":
+        ui.note("open a new terminal: this one keeps the CUDA settings it already has")
+        return
+    ui.note(f"next, to use it in this terminal: {source_line(shell, change.path)}")
+
+
+def source_line(shell: Shell, path: str) -> str:
+    """The command that reads ``path`` into the running shell: ``source ~/.bashrc``, ``. ~/.profile``."""
+    import shlex
+
+    home = os.path.expanduser("~").rstrip("/")
+    path = os.path.abspath(path)
+    rest = path[len(home) + 1 :] if home and path.startswith(home + "/") else ""
+    shown = "~/" + rest if rest and shlex.quote(rest) == rest else shlex.quote(path)
+    return f"{'.' if shell == 'sh' else 'source'} {shown}"
 
 
 def _print_listing(listing: Listing) -> None:
@@ -178,6 +217,7 @@ def _print_listing(listing: Listing) -> None:
             t.root,
             t.nvcc or "-",
             ", ".join(t.links) or "-",
+            str(t.min_driver() or "?"),
             "yes" if listing.active(t) else "",
         )
         for t in listing.toolkits
@@ -186,10 +226,17 @@ def _print_listing(listing: Listing) -> None:
         ui.note("no CUDA toolkit found")
         return
     # Plain aligned columns, not a rich table: paths must not be folded (they get copy-pasted).
-    header = ("version", "kind", "path", "nvcc", "links", "active")
+    # When the columns do not fit the width, one block per toolkit instead, a field per line.
+    header = ("version", "kind", "path", "nvcc", "links", "min driver", "active")
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-    for r in (header, *rows):
-        sys.stdout.write("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    if sum(widths) + 2 * (len(widths) - 1) <= ui.out().width:
+        for r in (header, *rows):
+            sys.stdout.write("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    else:
+        for i, (version, kind, path, nvcc, links, min_driver, active) in enumerate(rows):
+            sys.stdout.write(("\n" if i else "") + f"{version}  {kind}" + ("  active" if active else "") + "\n")
+            for label, value in (("path", path), ("nvcc", nvcc), ("links", links), ("driver", f">= {min_driver}")):
+                sys.stdout.write(f"  {label + ':':<8}{value}\n")
     nv = listing.nvcc
     if nv.status == "not-found":
         ui.note("no nvcc on PATH")

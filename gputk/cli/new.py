@@ -22,9 +22,7 @@ class Backend(str, enum.Enum):
 
 def new(
     template: Annotated[Optional[str], typer.Argument(help="Template: cnn or gan (see --list).")] = None,  # noqa: UP045
-    dataset: Annotated[
-        str | None, typer.Argument(help="Data set: catsdogs, cifar10 (cnn); mnist (gan).")
-    ] = None,
+    dataset: Annotated[Optional[str], typer.Argument(help="Data set: catsdogs, cifar10 (cnn); mnist (gan).")] = None,  # noqa: UP045
     dest: Annotated[Optional[Path], typer.Argument(help="Project folder (default: ./DATASET).")] = None,  # noqa: UP045
     list_: Annotated[bool, typer.Option("--list", help="Show the templates and their data sets.")] = False,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs.")] = None,  # noqa: UP045
@@ -39,9 +37,7 @@ def new(
     backend: Annotated[
         Optional[Backend], typer.Option("--backend", help="Keras 3 backend (default tensorflow).")  # noqa: UP045
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
-    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty DEST (only the template's files).")
     ] = False,
@@ -54,11 +50,11 @@ def new(
     \b
         gputk new --list
         gputk new cnn cifar10
-        gputk new cnn catsdogs my-cats --epochs 10 --image-size 128
+        gputk new cnn catsdogs my-cats --epochs 10
         gputk new gan mnist --backend torch --dry-run
     """
     from gputk import ui
-    from gputk.errors import InputError
+    from gputk.errors import UsageError
     from gputk.services import scaffold as svc
 
     if list_:
@@ -71,7 +67,7 @@ def new(
         return 0
     if template is None or dataset is None:
         names = ", ".join(f"{t.name} {d.name}" for t in svc.list_templates() for d in t.datasets)
-        raise InputError("name a template and a data set", hint=f"one of: {names} (or `gputk new --list`)")
+        raise UsageError("name a template and a data set", hint=f"one of: {names} (or `gputk new --list`)")
     overrides = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -81,12 +77,7 @@ def new(
     }
     verb = {"create": "create", "overwrite": "overwrite", "identical": "identical"}
     result = svc.scaffold(
-        template,
-        dataset,
-        dest,
-        overrides,
-        force=force,
-        dry_run=dry_run,
+        template, dataset, dest, overrides, force=force, dry_run=dry_run,
         on_file=lambda f: ui.action(("would " if dry_run else "") + verb[f.action], f.path),
     )
     if json_out:

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         help="Capture a snapshot of this machine for a bug report or a colleague.\n\n"
         "Host name, user name, home paths, GPU UUIDs and serials are redacted unless --no-redact. "
         "Other commands read it back with --snapshot PATH.\n\n"
-        "Example: `gputk report -o gpu-box.tar.gz`",
+        "Examples:\n\n\b\n    gputk report -o gpu-box.tar.gz\n    gputk report --no-redact -o my-box/",
     )(report)
 
 

@@ -42,11 +42,8 @@ def _show_event(event: dict[str, Any]) -> None:
     if kind == "start":
         gpus = event.get("gpus") or []
         where = ", ".join(gpus) if gpus else "CPU"
-        ui.action(
-            "start",
-            f"{event.get('template')} {event.get('dataset')} on {event.get('backend')} ({where}), "
-            f"{event.get('train_size')} training images",
-        )
+        ui.action("start", f"{event.get('template')} {event.get('dataset')} on {event.get('backend')} ({where}), "
+                  f"{event.get('train_size')} training images")
     elif kind == "epoch":
         ui.action("epoch", _epoch_line(event))
     elif kind == "interrupted":
@@ -61,23 +58,16 @@ def _render(result: TrainResult, json_out: bool) -> int:
         ui.print_json("train", result.to_json())
     else:
         rows = [
-            (
-                e.get("epoch"),
-                _fmt(e.get("loss"), ".4f"),
-                _fmt(e.get("accuracy"), ".3f"),
-                _fmt(e.get("seconds"), ".1f"),
-                _fmt(e.get("images_per_sec"), ",.0f"),
-            )
+            (e.get("epoch"), _fmt(e.get("loss"), ".4f"), _fmt(e.get("accuracy"), ".3f"),
+             _fmt(e.get("seconds"), ".1f"), _fmt(e.get("images_per_sec"), ",.0f"))
             for e in result.epochs
         ]
         if rows:
             ui.print_table(["epoch", "loss", "accuracy", "seconds", "images/s"], rows)
         g = result.gpu
         if g.source:
-            ui.note(
-                f"GPU: mean utilisation {_fmt(g.mean_utilization_pct, '.0f')}%, peak memory "
-                f"{_fmt(g.peak_memory_mib, ',.0f')} MiB ({g.samples} NVML samples)"
-            )
+            ui.note(f"GPU: mean utilisation {_fmt(g.mean_utilization_pct, '.0f')}%, peak memory "
+                    f"{_fmt(g.peak_memory_mib, ',.0f')} MiB ({g.samples} NVML samples)")
         ui.note(f"run folder: {result.run_dir}")
     if result.interrupted:
         return 130
@@ -91,22 +81,23 @@ def _render(result: TrainResult, json_out: bool) -> int:
 
 def train(
     directory: Annotated[Path, typer.Argument(help="The project folder (made by `gputk new`).")] = Path("."),
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the project's epochs.")] = None,  # noqa: UP045
+    epochs: Annotated[
+        Optional[int], typer.Option("--epochs", min=1, metavar="N", help="Override the project's epochs.")  # noqa: UP045
+    ] = None,
     synthetic: Annotated[
         bool, typer.Option("--synthetic", help="Train on generated data of the right shape.")
     ] = False,
     synthetic_size: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--synthetic-size", help="How many generated training images (with --synthetic)."),
+        typer.Option(
+            "--synthetic-size", min=1, metavar="N", help="How many generated training images (with --synthetic)."
+        ),
     ] = None,
-    device: Annotated[
-        TrainDevice, typer.Option("--device", help="auto, cpu (hide GPUs) or gpu (require one).")
-    ] = TrainDevice.auto,
+    device: Annotated[TrainDevice, typer.Option("--device", help="auto, cpu (hide GPUs) or gpu (require one).")]
+    = TrainDevice.auto,
     python: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(
-            "--python", help="Interpreter with keras (default: $GPUTK_PYTHON, the active venv, python3)."
-        ),
+        typer.Option("--python", help="Interpreter with keras (default: $GPUTK_PYTHON, the active venv, python3)."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> int:
@@ -126,14 +117,8 @@ def train(
 
     interpreter = python or target_python(LiveHost())
     result = run_training(
-        directory,
-        python=interpreter,
-        epochs=epochs,
-        synthetic=synthetic,
-        device=device.value,
-        synthetic_size=synthetic_size,
-        on_event=_show_event,
-        on_note=ui.note,
+        directory, python=interpreter, epochs=epochs, synthetic=synthetic, device=device.value,
+        synthetic_size=synthetic_size, on_event=_show_event, on_note=ui.note,
     )
     return _render(result, json_out)
 

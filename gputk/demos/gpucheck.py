@@ -28,6 +28,7 @@ import os
 import sys
 from typing import Any
 
+from gputk.compat.frameworks import cuda_flavour, install_spec
 from gputk.host import Host
 from gputk.models.demo import GpuStatus
 
@@ -49,12 +50,32 @@ def _driver() -> tuple[str | None, str | None]:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         extra = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
         return f"no CUDA device visible to the driver{extra}", None
+    _flavour_facts(lib)
     return None, None
+
+
+_FACTS: dict[str, Any] = {}
+
+
+def _flavour_facts(lib: Any) -> None:
+    """The driver's CUDA version and device 0's compute capability: which pip flavour fits."""
+    version, dev, major, minor = ctypes.c_int(0), ctypes.c_int(0), ctypes.c_int(0), ctypes.c_int(0)
+    if lib.cuDriverGetVersion(ctypes.byref(version)) == 0 and version.value:
+        _FACTS["driver_cuda"] = f"{version.value // 1000}.{(version.value % 1000) // 10}"
+    # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76
+    if lib.cuDeviceGet(ctypes.byref(dev), 0) == 0 and lib.cuDeviceGetAttribute(ctypes.byref(major), 75, dev) == 0:
+        lib.cuDeviceGetAttribute(ctypes.byref(minor), 76, dev)
+        _FACTS["compute_capability"] = f"{major.value}.{minor.value}"
+
+
+def _flavour() -> int:
+    """12 or 13: the CUDA flavour of cupy / numba-cuda that fits this driver and GPU."""
+    return cuda_flavour(None, _FACTS.get("compute_capability"), _FACTS.get("driver_cuda"))
 
 
 def _numba_cuda(facts: dict[str, Any]) -> str | None:
     if importlib.util.find_spec("numba_cuda") is None:
-        return "numba-cuda not installed (pip install 'numba-cuda[cu12]')"
+        return f"numba-cuda not installed (pip install '{install_spec('numba', _flavour())}')"
     try:
         from numba import cuda as _cuda
 
@@ -73,7 +94,7 @@ def _numba_cuda(facts: dict[str, Any]) -> str | None:
 
 def _cupy(facts: dict[str, Any]) -> str | None:
     if importlib.util.find_spec("cupy") is None:
-        return "CuPy not installed (pip install cupy-cuda12x)"
+        return f"CuPy not installed (pip install {install_spec('cupy', _flavour())})"
     try:
         import cupy
 

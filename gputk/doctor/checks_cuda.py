@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from gputk.doctor import compat, fixes
+from gputk.compat import cuda as cuda_compat
+from gputk.compat import frameworks as fw_compat
+from gputk.compat.version import Version, release_of
+from gputk.doctor import checks_compat, fixes
 from gputk.doctor.base import Outcome, check, ev, failed, passed, skipped, warned
 from gputk.doctor.context import Context
-from gputk.models.cuda import Toolkit, release_of
+from gputk.models.cuda import Toolkit
 from gputk.models.doctor import Evidence, Fix
 from gputk.probes.frameworks import FRAMEWORKS
 
@@ -62,7 +65,7 @@ def cuda_toolkit(ctx: Context) -> Outcome:
         and newest.kind != "distro"
         and active is not None
         and active.kind == "distro"
-        and compat.vt(newest.version) > compat.vt(nvcc.version)
+        and (newest.parsed or Version((0,))) > (Version.parse(nvcc.version) or Version((0,)))
     ):
         return warned(
             f"the distro's nvcc {nvcc.version} ({nvcc.path}) shadows CUDA {newest.version} in {newest.root}",
@@ -109,7 +112,7 @@ def _cuda_in_use(ctx: Context) -> list[tuple[str, str, str]]:
                 items.append((name, str(r["cuda_build"]), f"{name} {r.get('version')} build"))
     majors = sorted({w.cuda_major for w in ctx.pip_wheels() if w.cuda_major})
     for m in majors:
-        if not any(compat.vt(v)[:1] == (m,) for _, v, _ in items):
+        if not any((pv := Version.parse(v)) is not None and pv.major == m for _, v, _ in items):
             items.append((f"pip nvidia-*-cu{m} wheels", f"{m}.0", "site-packages/nvidia"))
     return items
 
@@ -139,28 +142,33 @@ def driver_compat(ctx: Context) -> Outcome:
     mvc: list[tuple[str, str]] = []
     ok: list[tuple[str, str]] = []
     for what, version, src in items:
-        c = compat.runtime_vs_driver(version, drv, dcuda)
+        c = cuda_compat.runtime_vs_driver(version, drv, dcuda)
         evidence.append(ev(src, f"{what}: CUDA {release_of(version) or version} -> {c.kind}: {c.reason}"))
         (too_old if c.kind == "too-old" else mvc if c.kind == "mvc" else ok).append((what, version))
     if too_old:
-        newest = max((v for _, v in too_old), key=compat.vt)
-        need = compat.min_driver(newest, windows=p.wsl) or compat.min_driver(newest) or "a newer driver"
+        newest = max((v for _, v in too_old), key=lambda v: Version.parse(v) or Version((0,)))
+        need = cuda_compat.min_driver(newest, windows=p.wsl) or cuda_compat.min_driver(newest) or "a newer driver"
         names = ", ".join(f"{w} (CUDA {release_of(v)})" for w, v in too_old)
+        stuck = checks_compat.no_driver_for(ctx, need)
+        if stuck:  # never advise a driver upgrade that no driver for this GPU satisfies
+            g, lim = stuck[0]
+            summary = f"driver {drv} (CUDA {dcuda}) is too old for {names}, and no newer driver supports {g.name}"
+            text = (
+                f"{g.name} ({lim.generation.name}) cannot have a driver >= {need}: its last branch is "
+                f"{lim.last_branch}. Install builds the driver runs: "
+                + (", ".join(checks_compat.pins_text(ctx)) or f"CUDA <= {dcuda} builds")
+                + "."
+            )
+            frameworks = tuple(w for w, _ in too_old if w in ("torch", "tensorflow", "jax", "cupy", "numba"))
+            return failed(summary, evidence, Fix(text, checks_compat.pin_commands(p, ctx, frameworks)))
         commands = fixes.install_driver(p)
         text = (
             f"Upgrade the driver to >= {need}, or install builds for CUDA {dcuda or 'the driver supports'}."
         )
         if any(w == "torch" for w, _ in too_old):
-            wheel = compat.pick_torch_wheel(dcuda, None)
+            wheel = fw_compat.pick_torch_wheel(dcuda, None)
             if wheel:
-                commands += (
-                    fixes.pip_install(
-                        p,
-                        "torch",
-                        reinstall=True,
-                        index_url=f"https://download.pytorch.org/whl/{wheel['tag']}",
-                    ),
-                )
+                commands += (fixes.pip_install(p, "torch", reinstall=True, index_url=wheel.index_url),)
         return failed(f"driver {drv} (CUDA {dcuda}) is too old for {names}", evidence, Fix(text, commands))
     tk_mvc = [v for w, v in mvc if w == "toolkit"]
     if tk_mvc:
@@ -170,7 +178,7 @@ def driver_compat(ctx: Context) -> Outcome:
             "('the provided PTX was compiled with an unsupported toolchain')",
             evidence,
             Fix(
-                f"Upgrade the driver to >= {compat.min_driver(tk_mvc[0]) or 'the toolkit’s minimum'}, or build with "
+                f"Upgrade the driver to >= {cuda_compat.min_driver(tk_mvc[0]) or 'the toolkit’s minimum'}, or build with "
                 f"CUDA <= {dcuda} / ship SASS for your GPU (-arch=sm_XY).",
                 fixes.install_driver(p),
             ),
@@ -198,11 +206,14 @@ def cuda_arch(ctx: Context) -> Outcome:
     for g in gpus:
         assert g.cc is not None
         if tk is not None and tk.version:
-            ok = compat.sm_supported(g.cc, tk.version)
+            ok = cuda_compat.can_target(g.cc, tk.version)
             evidence.append(ev(tk.root, f"CUDA {tk.release} targets sm_{g.cc.replace('.', '')}: {ok}"))
             if ok is False:
                 problems.append(f"CUDA {tk.release} cannot compile for {g.name} (sm_{g.cc.replace('.', '')})")
-                fix_text.append("Use a toolkit that still targets this GPU (CUDA 12.x for Volta/Pascal).")
+                newest = cuda_compat.newest_cuda_for(g.cc)
+                first = cuda_compat.first_cuda_for(g.cc)
+                bound = f"<= {newest}" if newest else f">= {first}"
+                fix_text.append(f"Use a toolkit that targets this GPU (CUDA {bound}).")
         if not ctx.frameworks_enabled:
             continue
         for name in ("torch", "tensorflow"):
@@ -210,7 +221,7 @@ def cuda_arch(ctx: Context) -> Outcome:
             archs = [str(a) for a in r.get("arch_list") or []]
             if r.get("status") != "ok" or not archs:
                 continue
-            covered = compat.arch_covers(g.cc, archs)
+            covered = fw_compat.arch_covers(g.cc, archs)
             evidence.append(ev(f"{name} {r.get('version')}", f"arch list {' '.join(archs)}"))
             if covered is False:
                 problems.append(
@@ -218,16 +229,9 @@ def cuda_arch(ctx: Context) -> Outcome:
                     f"(sm_{g.cc.replace('.', '')}; built for {' '.join(archs)})"
                 )
                 if name == "torch":
-                    wheel = compat.pick_torch_wheel(ctx.driver_cuda()[0], g.cc)
-                    if wheel:
-                        fix_cmds.append(
-                            fixes.pip_install(
-                                p,
-                                "torch",
-                                reinstall=True,
-                                index_url=f"https://download.pytorch.org/whl/{wheel['tag']}",
-                            )
-                        )
+                    pin = fw_compat.pin_for("torch", g.cc, ctx.driver_version()[0], ctx.driver_cuda()[0])
+                    if pin:
+                        fix_cmds.append(fixes.pip_install(p, pin.requirement, reinstall=True, index_url=pin.index_url))
                     fix_text.append(
                         "Install a PyTorch build whose arch list covers the GPU "
                         "('no kernel image is available for execution on the device')."
@@ -237,13 +241,15 @@ def cuda_arch(ctx: Context) -> Outcome:
                     fix_text.append("Install a TensorFlow release built for this GPU.")
         r = ctx.framework("numba")
         if r.get("status") == "ok" and r.get("numba_cuda"):
-            table = compat.framework_table("numba_cuda")["cc_range"]
-            major = str(compat.vt(tk.version)[0]) if tk and tk.version else None
-            rng = table.get(major or "", None)
-            if rng and not (compat.vt(rng[0]) <= compat.vt(g.cc) <= compat.vt(rng[1])):
-                problems.append(f"numba-cuda with CUDA {major} supports CC {rng[0]}-{rng[1]}, not {g.cc}")
-                fix_cmds.append(fixes.pip_install(p, "numba-cuda[cu12]"))
-                fix_text.append("numba-cuda's CUDA 12 flavour still supports older GPUs.")
+            flavours = fw_compat.table("numba_cuda")["flavours"]
+            major = tk.major if tk else None
+            rng = flavours.get(str(major))
+            cc_v = Version.parse(g.cc)
+            if rng and cc_v and not (Version.of(rng["cc_min"]) <= cc_v <= Version.of(rng["cc_max"])):
+                problems.append(f"numba-cuda with CUDA {major} supports CC {rng['cc_min']}-{rng['cc_max']}, not {g.cc}")
+                fit = fw_compat.cuda_flavour(ctx.driver_version()[0], g.cc)
+                fix_cmds.append(fixes.pip_install(p, fw_compat.install_spec("numba", fit)))
+                fix_text.append(f"numba-cuda's CUDA {fit} flavour supports this GPU.")
     if problems:
         return failed(
             "; ".join(problems),

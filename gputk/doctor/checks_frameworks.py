@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from gputk.doctor import compat, cuda_errors, fixes
+from gputk.compat import cuda as cuda_compat
+from gputk.compat import frameworks as fw_compat
+from gputk.doctor import cuda_errors, fixes
 from gputk.doctor.base import FunctionCheck, Outcome, check, ev, failed, passed, skipped
+from gputk.doctor.checks_compat import build_fit
 from gputk.doctor.context import Context
 from gputk.models.doctor import Evidence, Fix
-from gputk.probes.cudnn import decode_cudnn_version
+from gputk.parsers.cudnn import decode_cudnn_version
 from gputk.probes.platform import PlatformInfo
 
 ROOTS = (
@@ -58,20 +61,16 @@ def _describe(name: str, r: dict[str, Any]) -> str:
 def _reinstall(name: str, p: PlatformInfo, ctx: Context) -> Fix:
     """The install that gives ``name`` GPU support on this machine."""
     dcuda = ctx.driver_cuda()[0]
-    major = str(compat.vt(dcuda)[0]) if dcuda else "12"
-    major = major if major in ("12", "13") else "12"
+    drv = ctx.driver_version()[0]
+    cc = next((g.cc for g in ctx.gpus() if g.cc), None)
+    major = fw_compat.cuda_flavour(drv, cc)
     if name == "torch":
-        cc = next((g.cc for g in ctx.gpus() if g.cc), None)
-        wheel = compat.pick_torch_wheel(dcuda, cc)
-        tag = wheel["tag"] if wheel else f"cu{major}6" if major == "12" else "cu130"
+        wheel = fw_compat.pick_torch_wheel(dcuda, cc)
+        url = wheel.index_url if wheel else None
         return Fix(
             f"Install a CUDA build of PyTorch that the driver (CUDA {dcuda or '?'}) runs; "
             "do not mix conda cudatoolkit with pip torch.",
-            (
-                fixes.pip_install(
-                    p, "torch", reinstall=True, index_url=f"https://download.pytorch.org/whl/{tag}"
-                ),
-            ),
+            (fixes.pip_install(p, "torch", reinstall=True, index_url=url),),
         )
     if name == "tensorflow":
         cmds = (fixes.pip_install(p, "tensorflow[and-cuda]"),)
@@ -79,12 +78,11 @@ def _reinstall(name: str, p: PlatformInfo, ctx: Context) -> Fix:
         if p.env_kind == "conda":
             text += " In conda, keep LD_LIBRARY_PATH free of other CUDA copies."
         return Fix(text, cmds)
-    spec = {
-        "cupy": compat.framework_table("cupy")["install"],
-        "numba": compat.framework_table("numba_cuda")["install"],
-        "jax": compat.framework_table("jax")["install"],
-    }[name].get(major)
-    return Fix(f"Install the CUDA {major} flavour of {name}.", (fixes.pip_install(p, spec),))
+    spec = fw_compat.install_spec(name, major)
+    return Fix(
+        f"Install the CUDA {major} flavour of {name} (fits driver {drv or '?'} and the GPU).",
+        (fixes.pip_install(p, spec),),
+    )
 
 
 def _own_root(name: str, r: dict[str, Any], ctx: Context) -> str | None:
@@ -93,12 +91,12 @@ def _own_root(name: str, r: dict[str, Any], ctx: Context) -> str | None:
     result = ctx.result("cuda.driver-compat")
     if result is not None and result.status == "fail" and r.get("cuda_build"):
         drv, _ = ctx.driver_version()
-        if compat.runtime_vs_driver(str(r["cuda_build"]), drv, ctx.driver_cuda()[0]).kind == "too-old":
+        if cuda_compat.runtime_vs_driver(str(r["cuda_build"]), drv, ctx.driver_cuda()[0]).kind == "too-old":
             return "cuda.driver-compat"
     result = ctx.result("cuda.arch")
     archs = [str(a) for a in r.get("arch_list") or []]
     failed_arch = result is not None and result.status == "fail" and archs
-    if failed_arch and any(g.cc and compat.arch_covers(g.cc, archs) is False for g in ctx.gpus()):
+    if failed_arch and any(g.cc and fw_compat.arch_covers(g.cc, archs) is False for g in ctx.gpus()):
         return "cuda.arch"
     return None
 
@@ -137,12 +135,9 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
     root = ctx.failed_root(*ROOTS) or _own_root(name, r, ctx)
     if root:
         return skipped(f"{desc} installed; GPU use not checked: {root} failed", *evidence, blocked_by=root)
-    if name == "tensorflow" and r.get("cuda_build"):
-        row = compat.tf_tested(r.get("version"))
-        if row:
-            evidence.append(
-                ev("tested build (data/compat/tensorflow.json)", f"CUDA {row['cuda']}, cuDNN {row['cudnn']}")
-            )
+    misfit = build_fit(name, r, ctx)  # the build vs this GPU / driver / loaded cuDNN (gputk.compat)
+    if misfit is not None:
+        return Outcome(misfit.status, misfit.summary, (*evidence, *misfit.evidence), misfit.fix)
     gpu_count = int(r.get("gpu_count") or 0)
     if r.get("cpu_only_build"):
         fix = _reinstall(name, p, ctx)

@@ -12,7 +12,7 @@ import json
 import re
 from collections import Counter
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from gputk.doctor.base import Outcome, check, ev, failed, passed, skipped, warned
@@ -30,8 +30,8 @@ CLASS_WORDS = {
 
 @lru_cache(maxsize=1)
 def xid_catalogue() -> dict[str, dict[str, Any]]:
-    """gputk/data/doctor/xid.json: Xid code -> name, class, action."""
-    text = resources.files("gputk.data").joinpath("doctor/xid.json").read_text(encoding="utf-8")
+    """gputk/doctor/data/xid.json: Xid code -> name, class, action."""
+    text = (Path(__file__).resolve().parent / "data" / "xid.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return {k: v for k, v in data.items() if not k.startswith("_")}
 

@@ -10,7 +10,8 @@ import re
 from gputk.doctor.base import Outcome, check, ev, failed, passed
 from gputk.doctor.context import Context
 from gputk.models.doctor import Evidence, Fix
-from gputk.probes.cudnn import CudnnInstall, decode_cudnn_version
+from gputk.parsers.cudnn import decode_cudnn_version
+from gputk.probes.cudnn import CudnnInstall
 
 _LIBCUDA_VERSION = re.compile(r"libcuda\.so\.(\d{3}\.\d+(?:\.\d+)?)$")
 # Forward compatibility is supported on data-center boards, not on GeForce/TITAN (CUDA

@@ -15,13 +15,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from gputk.compat import cuda as cuda_compat
+from gputk.compat import gpus as gpu_table
+from gputk.compat.drivers import find_driver_version
 from gputk.host import Host
 from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit
 from gputk.models.doctor import CheckResult
 from gputk.models.gpu import GpuRecord
+from gputk.parallel import warm
 from gputk.parsers.nvidia_smi_health import GpuHealth, parse_smi_health
 from gputk.parsers.system import parse_ldconfig
-from gputk.probes import arch, system
+from gputk.probes import system
 from gputk.probes.cuda import active_nvcc, cuda_home, find_toolkits, pip_cuda_wheels
 from gputk.probes.cudnn import CudnnInstall, find_cudnn
 from gputk.probes.driver import LDCONFIG_ARGV, KernelDriverState, kernel_driver_state
@@ -221,17 +225,17 @@ class Context:
         ]
 
     def driver_version(self) -> tuple[str | None, str]:
-        """The driver version and where it was read."""
+        """The driver version and where it was read (:func:`gputk.compat.find_driver_version`)."""
         nv = self.nvml()
-        if nv.status == "ok" and nv.driver and nv.driver.version:
-            return nv.driver.version, "NVML nvmlSystemGetDriverVersion"
         smi = self.smi()
-        if smi.driver and smi.driver.version:
-            return smi.driver.version, "nvidia-smi -q -x <driver_version>"
         k = self.kernel()
-        if k.loaded_version:
-            return k.loaded_version, "/proc/driver/nvidia/version"
-        return None, ""
+        found = find_driver_version(
+            nvml=nv.driver.version if nv.status == "ok" and nv.driver else None,
+            nvidia_smi=smi.driver.version if smi.driver else None,
+            sys_module=k.sys_module_version,
+            proc_version=k.driver.version if k.driver else None,
+        )
+        return (str(found.version), found.source) if found else (None, "")
 
     def driver_cuda(self) -> tuple[str | None, str]:
         """The newest CUDA the driver supports, and where it was read."""
@@ -241,11 +245,23 @@ class Context:
         smi = self.smi()
         if smi.driver and smi.driver.cuda_driver_version:
             return smi.driver.cuda_driver_version, "nvidia-smi -q -x <cuda_version>"
-        from gputk.doctor.compat import driver_cuda
-
         version, _ = self.driver_version()
-        derived = driver_cuda(version)
-        return derived, ("the minimum-driver table (data/compat/cuda_driver.json)" if derived else "")
+        derived = cuda_compat.newest_cuda(version)
+        return (str(derived), "the minimum-driver table (gputk/compat/data/cuda.json)") if derived else (None, "")
+
+    def prefetch(self, frameworks: tuple[str, ...] = FRAMEWORKS) -> None:
+        """Start every fact, and the framework probes, at once in the background.
+
+        The checks run in dependency order; without this the probes they call would run one
+        after another and hung tools would add their timeouts up. Started together, the slowest
+        timeout is the whole wait; a check asking for a fact still coming waits for it.
+        """
+        warm(
+            self.platform, self.pci, self.kernel, self.nvml, self.smi, self.toolkits, self.nvcc,
+            self.cuda_home, self.pip_wheels, self.cudnn, self.kernel_log, self.units, self.module_config,
+            self.access, self.nvswitches, self.ldconfig, lambda: self.start_frameworks(frameworks),
+            wait=False,
+        )
 
     # -- frameworks --------------------------------------------------------------
 
@@ -284,7 +300,7 @@ class Context:
 
 def _view(i: int, m: MergedGpu, source: str) -> GpuView:
     g = m.record
-    name = g.name or arch.pci_name(g.pci_device_id)
+    name = g.name or gpu_table.pci_name(g.pci_device_id)
     index = g.index if g.index is not None else i
     return GpuView(
         index,

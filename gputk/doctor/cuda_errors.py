@@ -1,5 +1,5 @@
 """CUDA error codes in a framework's message -> what they mean and which layer causes them
-(gputk/data/doctor/cuda_errors.json)."""
+(gputk/doctor/data/cuda_errors.json)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 _CODE = re.compile(r"(?:[Ee]rror|code=|CUDA error:?)\s*\(?(\d{1,4})\)?")
@@ -27,7 +27,7 @@ class CudaError:
 
 @lru_cache(maxsize=1)
 def table() -> dict[str, dict[str, Any]]:
-    text = resources.files("gputk.data").joinpath("doctor/cuda_errors.json").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parent / "data" / "cuda_errors.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return {k: v for k, v in data.items() if not k.startswith("_")}
 

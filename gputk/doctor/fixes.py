@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 
+from gputk.compat.version import Version
 from gputk.models.doctor import Fix
 from gputk.probes.platform import PlatformInfo
 
@@ -17,7 +18,8 @@ MODPROBE_BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
 
 def branch_of(version: str | None) -> str | None:
     """``"535.104.05"`` -> ``"535"``: the driver branch packages are named after."""
-    return version.split(".")[0] if version and version[:3].isdigit() else None
+    v = Version.parse(version)
+    return str(v.major) if v is not None and v.major >= 100 else None
 
 
 def install_driver(plat: PlatformInfo, branch: str | None = None) -> tuple[str, ...]:

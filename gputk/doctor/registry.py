@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gputk.doctor import (
+    checks_compat,
     checks_cuda,
     checks_driver,
     checks_env,
@@ -22,6 +23,8 @@ REGISTRY: tuple[Check, ...] = (
     checks_driver.kernel_module,
     checks_driver.nvml,
     checks_driver.nvidia_smi,
+    checks_compat.gpu_support,
+    checks_compat.module_flavour,
     checks_system.device_nodes,
     checks_system.nvrm,
     checks_health.xid,

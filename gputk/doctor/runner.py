@@ -89,7 +89,7 @@ def run_checks(ctx: Context, checks: Sequence[Check]) -> DoctorReport:
     selected = {c.id for c in checks}
     waits = {c.id: {d for d in (*c.depends_on, *c.after) if d in selected} for c in checks}
     fw_names = tuple(c.id.split(".", 1)[1] for c in checks if c.framework)
-    ctx.start_frameworks(fw_names)
+    ctx.prefetch(fw_names)  # every fact and framework probe at once: hung tools are cut off together
     done: dict[str, CheckResult] = {}
     pending = list(checks)
     running: dict[Future[CheckResult], str] = {}

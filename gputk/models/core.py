@@ -29,6 +29,7 @@ class CommandResult:
     timeout_s: float | None = None
     detail: str | None = None
     duration_s: float = 0.0
+    truncated: bool = False
     recorded: bool = field(default=False, compare=False)
 
     @property
@@ -51,8 +52,10 @@ class CommandResult:
             return f"`{cmd}`: not captured in the snapshot"
         if self.error is not None:
             return f"`{cmd}`: could not run ({self.detail or self.error})"
+        if self.truncated:
+            return f"`{cmd}`: printed more than the output cap (kept the first part, stopped it)"
         tail = (self.stderr.strip() or self.stdout.strip()).splitlines()
-        last = tail[-1] if tail else ""
+        last = tail[-1][:300] if tail else ""
         if self.returncode == 0:
             return f"`{cmd}`: exit 0"
         return f"`{cmd}`: exit {self.returncode}" + (f": {last}" if last else "")

@@ -6,48 +6,13 @@ record carries ``evidence``: the file or command its version came from.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from gputk.compat import cuda as cuda_compat
+from gputk.compat.version import Version, release_of
+
 ToolkitKind = Literal["local", "distro", "conda", "pip"]
-
-_NUM = re.compile(r"^\d+(?:\.\d+)*$")
-
-# Minor-version-compatibility floor per CUDA major, Linux x86_64: a driver at or
-# above it runs every toolkit of that major (docs.nvidia.com/deploy/cuda-compatibility/
-# minor-version-compatibility.html; the same floor in arrayfire device_manager.cpp).
-# Newer drivers are backward compatible, so "driver >= floor" is the whole rule.
-MVC_DRIVER_FLOOR: dict[int, str] = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
-
-
-def version_tuple(version: str | None) -> tuple[int, ...]:
-    """``"12.3.2"`` -> ``(12, 3, 2)``; ``()`` when not a dotted number."""
-    if not version or not _NUM.match(version):
-        return ()
-    return tuple(int(p) for p in version.split("."))
-
-
-def release_of(version: str | None) -> str:
-    """``"12.3.2"`` -> ``"12.3"``; ``"12"`` -> ``"12"``; ``""`` when unknown."""
-    parts = version_tuple(version)
-    return ".".join(str(p) for p in parts[:2])
-
-
-def min_driver_for(version: str | None) -> str | None:
-    """The lowest Linux driver that runs this toolkit (MVC floor of its major), None if unknown."""
-    parts = version_tuple(version)
-    return MVC_DRIVER_FLOOR.get(parts[0]) if parts else None
-
-
-def driver_supports(driver: str | None, version: str | None) -> bool | None:
-    """True/False when both are known and the major has a known floor; None otherwise."""
-    floor = min_driver_for(version)
-    drv = version_tuple(driver)
-    if floor is None or not drv:
-        return None
-    return drv >= version_tuple(floor)
-
 
 @dataclass(frozen=True)
 class Toolkit:
@@ -73,24 +38,37 @@ class Toolkit:
         return release_of(self.version)
 
     @property
-    def major(self) -> int | None:
-        parts = version_tuple(self.version)
-        return parts[0] if parts else None
+    def parsed(self) -> Version | None:
+        return Version.parse(self.version, strict=True)
 
-    def sort_key(self) -> tuple[tuple[int, ...], str]:
-        return (version_tuple(self.version), self.root)
+    @property
+    def major(self) -> int | None:
+        v = self.parsed
+        return v.major if v else None
+
+    def sort_key(self) -> tuple[Version, str]:
+        return (self.parsed or Version((0,)), self.root)
 
     def matches(self, wanted: str) -> bool:
         """``"12"``, ``"12.3"`` or ``"12.3.2"`` names this toolkit (prefix match on components)."""
-        want = version_tuple(wanted)
-        have = version_tuple(self.version)
-        return bool(want) and have[: len(want)] == want
+        want = Version.parse(wanted, strict=True)
+        have = self.parsed
+        return want is not None and have is not None and have.parts[: len(want.parts)] == want.parts
+
+    def min_driver(self) -> cuda_compat.MinDriver | None:
+        """The lowest Linux driver that runs this toolkit fully (the same answer the doctor gives)."""
+        return cuda_compat.min_driver(self.parsed) if self.parsed else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["release"] = self.release
         d["links"] = list(self.links)
-        d["min_driver"] = min_driver_for(self.version)
+        need = self.min_driver()
+        d["min_driver"] = str(need) if need else None
+        d["min_driver_kind"] = need.kind if need else None
+        major = self.major
+        floor = cuda_compat.mvc_floor(major) if major is not None else None
+        d["mvc_floor"] = str(floor) if floor else None
         return d
 
 

@@ -19,41 +19,23 @@ answers exactly as this machine does.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 
 from gputk.host import Host
-from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit, ToolkitKind, version_tuple
+from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit, ToolkitKind
+from gputk.parsers.cuda_version import parse_version_json, parse_version_txt
 from gputk.parsers.nvcc import parse_nvcc_version
 from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
 NVCC_TIMEOUT_S = 20.0
 
-_VERSION_TXT = re.compile(r"CUDA Version\s+(\d+(?:\.\d+)+)")
 _DIR_VERSION = re.compile(r"cuda-?(\d+(?:\.\d+)*)$")
 _META_VERSION = re.compile(r"^(?:nvidia[_-]cuda[_-]nvcc(?:[_-]cu\d+)?|cuda-nvcc)-(\d+(?:\.\d+)+)")
 _WHEEL_MAJOR = re.compile(r"^nvidia[_-](.+?)[_-]cu(\d+)-\d")
 _WRAPPER_TARGET = re.compile(r"(/[^\s\"'$;|&]+/bin/nvcc)\b")
 _SONAME = re.compile(r"^lib.+\.so(\.\d+)*$")
-
-
-def parse_version_json(text: str) -> str | None:
-    """``{"cuda": {"name": "CUDA SDK", "version": "12.3.2"}, ...}`` -> ``"12.3.2"``."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    cuda = data.get("cuda") if isinstance(data, dict) else None
-    version = cuda.get("version") if isinstance(cuda, dict) else None
-    return version if isinstance(version, str) and version_tuple(version) else None
-
-
-def parse_version_txt(text: str) -> str | None:
-    """``CUDA Version 10.2.89`` -> ``"10.2.89"``."""
-    m = _VERSION_TXT.search(text)
-    return m.group(1) if m else None
 
 
 def _lib_dir(host: Host, root: str) -> str | None:

@@ -8,11 +8,7 @@ Where cuDNN lives (gpu-facts 6.4)::
     site-packages/nvidia/cudnn/{include/cudnn_version.h, lib/libcudnn.so.9} pip nvidia-cudnn-cu12
     $CONDA_PREFIX/{include,lib}                                              conda
 
-Header lines read (cuDNN >= 8 in ``cudnn_version.h``, <= 7 in ``cudnn.h``)::
-
-    #define CUDNN_MAJOR 9
-    #define CUDNN_MINOR 1
-    #define CUDNN_PATCHLEVEL 0
+The header's ``#define CUDNN_MAJOR`` lines are read by :mod:`gputk.parsers.cudnn`.
 """
 
 from __future__ import annotations
@@ -21,37 +17,16 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from gputk.compat.version import Version
 from gputk.host import Host
+from gputk.parsers.cudnn import parse_cudnn_header
 from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
-_DEFINE = re.compile(r"^\s*#\s*define\s+CUDNN_(MAJOR|MINOR|PATCHLEVEL)\s+(\d+)", re.M)
 _SONAME = re.compile(r"libcudnn\.so\.(\d+)(?:\.(\d+)\.(\d+))?$")
 _DIST = re.compile(r"nvidia_cudnn_cu(\d+)-(\d+(?:\.\d+)+)\.dist-info$")
 _DEB = re.compile(r"libcudnn(\d+)(?:-cuda-(\d+))?(?::[a-z0-9]+)?\.list$")
 _TOOLKIT_DIR = re.compile(r"/cuda-(\d+)(?:\.\d+)?(?:/|$)")
-
-
-def parse_cudnn_header(text: str) -> str | None:
-    """``"9.1.0"`` from the three ``#define`` lines; None if they are not there."""
-    found = dict(_DEFINE.findall(text))
-    if "MAJOR" not in found or "MINOR" not in found:
-        return None
-    return f"{found['MAJOR']}.{found['MINOR']}.{found.get('PATCHLEVEL', '0')}"
-
-
-def decode_cudnn_version(number: int | None) -> str | None:
-    """A ``CUDNN_VERSION`` integer as a dotted version, in both encodings.
-
-    cuDNN <= 8: ``MAJOR*1000 + MINOR*100 + PATCH`` (8.9.7 -> 8907); cuDNN >= 9:
-    ``MAJOR*10000 + MINOR*100 + PATCH`` (9.10.0 -> 91000). What
-    ``torch.backends.cudnn.version()`` and cupy ``cudnn.getVersion()`` return.
-    """
-    if number is None or number <= 0:
-        return None
-    if number >= 90000:
-        return f"{number // 10000}.{(number % 10000) // 100}.{number % 100}"
-    return f"{number // 1000}.{(number % 1000) // 100}.{number % 100}"
 
 
 @dataclass(frozen=True)
@@ -66,8 +41,9 @@ class CudnnInstall:
 
     @property
     def major(self) -> int | None:
-        if self.version:
-            return int(self.version.split(".")[0])
+        v = Version.parse(self.version)
+        if v is not None:
+            return v.major
         for s in self.sonames:
             m = _SONAME.search(s)
             if m:

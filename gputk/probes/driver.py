@@ -21,6 +21,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from gputk.compat.drivers import find_driver_version
 from gputk.host import Host
 from gputk.models.gpu import DriverInfo
 from gputk.parsers.proc_driver import parse_proc_driver_version
@@ -71,9 +72,10 @@ class KernelDriverState:
 
     @property
     def loaded_version(self) -> str | None:
-        if self.sys_module_version:
-            return self.sys_module_version
-        return self.driver.version if self.driver else None
+        found = find_driver_version(
+            sys_module=self.sys_module_version, proc_version=self.driver.version if self.driver else None
+        )
+        return str(found) if found else None
 
     @property
     def user_space_versions(self) -> tuple[str, ...]:

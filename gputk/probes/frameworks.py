@@ -84,6 +84,16 @@ if gpus:
             x = tf.ones((64, 64))
             return float(tf.reduce_sum(tf.linalg.matmul(x, x)).numpy())
     R["op_ok"] = attempt("op_error", op) == 64.0 * 64 * 64
+    def cudnn_loaded():  # the cuDNN the process really loaded (a convolution loads it)
+        import ctypes
+        with tf.device("/GPU:0"):
+            tf.nn.conv2d(tf.ones((1, 8, 8, 1)), tf.ones((3, 3, 1, 1)), 1, "SAME")
+        with open("/proc/self/maps") as maps:
+            paths = [ln.split()[-1] for ln in maps if "/libcudnn.so" in ln]
+        if paths:
+            R["cudnn_loaded_path"] = paths[0]
+            return int(ctypes.CDLL(paths[0]).cudnnGetVersion())
+    R["cudnn_loaded"] = attempt("cudnn_error", cudnn_loaded)
 done()
 """,
     "torch": r"""
@@ -95,6 +105,7 @@ R["version"] = torch.__version__
 R["cuda_build"] = torch.version.cuda
 R["cpu_only_build"] = torch.version.cuda is None
 R["cudnn_build"] = attempt("cudnn_error", lambda: torch.backends.cudnn.version())
+R["cudnn_loaded"] = R["cudnn_build"]  # torch reports the version of the cuDNN it loaded
 avail = attempt("gpu_error", torch.cuda.is_available)
 n = attempt("gpu_error", torch.cuda.device_count) if avail else 0
 R["gpu_count"] = n or 0
@@ -224,6 +235,8 @@ def probe_framework(
 
     def live() -> dict[str, Any]:
         env = py if py is not None else python_env(host)
+        if env.get("error") == "timeout":  # the interpreter did not even answer: no import will
+            return {"status": "timeout", "detail": f"not probed: {env.get('detail')}"}
         sites = [str(p) for p in env.get("site_packages") or []]
         if env.get("user_site"):
             sites.append(str(env["user_site"]))

@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gputk.compat.gpus import arch_name, lookup
 from gputk.models.gpu import GpuRecord, normalize_bus_id
-from gputk.probes.arch import arch_name, lookup
 
 _PRIORITY = (
     ("nvml", 0),
@@ -43,7 +43,7 @@ class MergedGpu:
 
     ``record.source`` is ``"merged"``; ``sources`` names every source that saw
     this GPU, best first; ``cc_source`` says where the compute capability came
-    from (a source name, ``"table"`` for gputk/data/gpu_arch.json, or None).
+    from (a source name, ``"table"`` for the GPU table in gputk/compat/data/gpus.json, or None).
     """
 
     record: GpuRecord

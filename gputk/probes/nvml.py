@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from gputk.compat.gpus import arch_name
 from gputk.host import Host
 from gputk.models.gpu import DriverInfo, GpuProcess, GpuRecord, MigDevice, normalize_bus_id
-from gputk.probes.arch import arch_name
 from gputk.probes.capture import Capture
 
 NvmlStatus = Literal[
@@ -194,10 +194,15 @@ def cuda_version_text(v: int | None) -> str | None:
 
 
 class _Gpu:
-    """Per-GPU query context: every call through :meth:`q`; a lost-GPU error is remembered."""
+    """Per-GPU query context: every call through :meth:`q`; a lost-GPU error is remembered.
+
+    Only NVML's own errors (``pynvml.NVMLError`` and its per-code subclasses) are answers; any
+    other exception is a bug in gputk and propagates to the command's error handling.
+    """
 
     def __init__(self, nvml: Any) -> None:
         self.nvml = nvml
+        self.error: type[Exception] = nvml.NVMLError
         self.lost = False
 
     def q(self, fn_name: str, *args: Any) -> Any:
@@ -206,7 +211,7 @@ class _Gpu:
             return None
         try:
             return fn(*args)
-        except Exception as exc:  # NVMLError_NotSupported, _NoPermission, _FunctionNotFound ...
+        except self.error as exc:  # NVMLError_NotSupported, _NoPermission, _FunctionNotFound ...
             if type(exc).__name__ in _LOST_ERRORS:
                 self.lost = True
             return None
@@ -264,7 +269,7 @@ def _gpu(nvml: Any, index: int, driver: DriverInfo) -> GpuRecord:
     ctx = _Gpu(nvml)
     try:
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
-    except Exception as exc:
+    except ctx.error as exc:
         # "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error" in nvidia-smi.
         return GpuRecord(source=SOURCE, index=index, vendor="nvidia", lost=type(exc).__name__ in _LOST_ERRORS)
     pci = ctx.q("nvmlDeviceGetPciInfo", handle)
@@ -327,9 +332,12 @@ def collect() -> dict[str, Any]:
         return NvmlResult(
             "library-not-found", "the Python package nvidia-ml-py is not installed: pip install nvidia-ml-py"
         ).to_json()
+    nvml_error: type[Exception] | None = getattr(pynvml, "NVMLError", None)
+    if nvml_error is None:
+        return NvmlResult("error", "the installed pynvml module is not nvidia-ml-py (no NVMLError)").to_json()
     try:
         pynvml.nvmlInit()
-    except Exception as exc:
+    except nvml_error as exc:
         status = _INIT_ERRORS.get(type(exc).__name__, "error")
         detail = STATUS_DETAILS.get(status) or f"nvmlInit failed: {type(exc).__name__}: {exc}"
         return NvmlResult(status, detail).to_json()
@@ -343,13 +351,13 @@ def collect() -> dict[str, Any]:
         )
         try:
             count = int(pynvml.nvmlDeviceGetCount())
-        except Exception as exc:
+        except nvml_error as exc:
             return NvmlResult("error", f"nvmlDeviceGetCount failed: {type(exc).__name__}", driver).to_json()
         gpus = tuple(_gpu(pynvml, i, driver) for i in range(count))
         return NvmlResult("ok", None, driver, gpus, count).to_json()
     finally:
         # Shutting down a half-initialised library must not hide the answer.
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(nvml_error):
             pynvml.nvmlShutdown()
 
 

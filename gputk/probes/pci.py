@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from gputk.host import Host
 from gputk.models.gpu import GpuRecord, normalize_bus_id, vendor_from_pci_id
 from gputk.parsers.lspci import parse_lspci
+from gputk.parsers.pci_ids import hex_id, pci_ids_names
 from gputk.probes.capture import Capture
 
 SYSFS_PCI = "/sys/bus/pci/devices"
@@ -58,26 +58,18 @@ class PciScan:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _hex_id(raw: str | None, digits: int = 4) -> str | None:
-    """``"0x10de\\n"`` -> ``"10de"``."""
-    if raw is None:
-        return None
-    s = raw.strip().lower().removeprefix("0x")
-    return s.zfill(digits)[-digits:] if re.fullmatch(r"[0-9a-f]+", s) else None
-
-
 def _sysfs_records(host: Host) -> list[GpuRecord] | None:
     """Display functions from sysfs; None when sysfs has no PCI bus (a container, a snapshot without it)."""
     if not host.is_dir(SYSFS_PCI):
         return None
     records = []
     for path in host.glob(f"{SYSFS_PCI}/*"):
-        cls = _hex_id(host.read_text(f"{path}/class"), 6)
+        cls = hex_id(host.read_text(f"{path}/class"), 6)
         if cls is None or not cls.startswith("03"):
             continue
-        vendor_id = _hex_id(host.read_text(f"{path}/vendor"))
-        sub_vendor = _hex_id(host.read_text(f"{path}/subsystem_vendor"))
-        sub_device = _hex_id(host.read_text(f"{path}/subsystem_device"))
+        vendor_id = hex_id(host.read_text(f"{path}/vendor"))
+        sub_vendor = hex_id(host.read_text(f"{path}/subsystem_vendor"))
+        sub_device = hex_id(host.read_text(f"{path}/subsystem_device"))
         link = host.readlink(f"{path}/driver")
         records.append(
             GpuRecord(
@@ -85,47 +77,13 @@ def _sysfs_records(host: Host) -> list[GpuRecord] | None:
                 vendor=vendor_from_pci_id(vendor_id) or "other",
                 pci_bus_id=normalize_bus_id(posixpath.basename(path)),
                 pci_vendor_id=vendor_id,
-                pci_device_id=_hex_id(host.read_text(f"{path}/device")),
+                pci_device_id=hex_id(host.read_text(f"{path}/device")),
                 pci_subsystem_id=f"{sub_vendor}:{sub_device}" if sub_vendor and sub_device else None,
                 pci_class=cls[:4],
                 kernel_driver=posixpath.basename(link.rstrip("/")) if link else None,
             )
         )
     return records
-
-
-def _product_name(device: str) -> str:
-    """``"GH100 [H100 SXM5 80GB]"`` -> ``"H100 SXM5 80GB"`` (lspci's naming, see parsers.lspci)."""
-    names = re.findall(r"\[([^\[\]]+)\]", device)
-    return names[-1].strip() if names and not device.startswith("[") else device.strip()
-
-
-def pci_ids_names(text: str, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Names of ``(vendor_id, device_id)`` pairs from a pci.ids database.
-
-    Format (tab-indented device lines under a vendor line)::
-
-        10de  NVIDIA Corporation
-        \\t2330  GH100 [H100 SXM5 80GB]
-    """
-    vendors = {v for v, _ in wanted}
-    found: dict[tuple[str, str], str] = {}
-    vendor: str | None = None
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("C "):  # the class section follows the vendors
-            break
-        if not line.startswith("\t"):
-            vendor = line[:4].lower()
-            continue
-        if vendor in vendors and not line.startswith("\t\t"):
-            dev = line[1:5].lower()
-            if (vendor, dev) in wanted:
-                found[(vendor, dev)] = _product_name(line[5:].strip())
-                if len(found) == len(wanted):
-                    break
-    return found
 
 
 def _name_from_pci_ids(host: Host, records: list[GpuRecord]) -> tuple[list[GpuRecord], bool]:

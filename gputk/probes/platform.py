@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gputk.host import Host
+from gputk.parsers.os_release import parse_os_release
 from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
@@ -74,18 +75,6 @@ class PlatformInfo:
         if self.python.get("in_venv"):
             return "venv"
         return "system"
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    """``ID=ubuntu`` / ``VERSION_ID="22.04"`` lines -> dict (quotes stripped)."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        out[key.strip()] = value.strip().strip('"').strip("'")
-    return out
 
 
 def _package_manager(host: Host, ids: tuple[str, ...]) -> str | None:

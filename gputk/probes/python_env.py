@@ -89,7 +89,7 @@ def python_env(host: Host, timeout: float = 20.0) -> dict[str, Any]:
         exe = target_python(host)
         res = host.run([exe, "-c", _SCRIPT], timeout=timeout)
         if not res.ok:
-            return {"status": "unavailable", "executable": exe, "detail": res.describe()}
+            return {"status": "unavailable", "executable": exe, "detail": res.describe(), "error": res.error}
         try:
             data = json.loads(res.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gputk.errors import DeviceUnavailableError, InputError
+from gputk.errors import DeviceUnavailableError, InputError, UsageError
 from gputk.host import LiveHost
 from gputk.models.demo import BackendRun, DemoResult, Device, DeviceChoice, GpuStatus, Timings
 
@@ -50,7 +50,7 @@ def resolve_device(
 def check_positive(**values: int) -> None:
     for name, value in values.items():
         if value <= 0:
-            raise InputError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
 
 
 def check_memory(needed_bytes: float, what: str) -> None:
@@ -181,7 +181,7 @@ def matmul(
 
     check_positive(size=size, repeats=repeats)
     if dtype not in ("float32", "float16"):
-        raise InputError(f"--dtype must be float32 or float16, got {dtype!r}")
+        raise UsageError(f"--dtype must be float32 or float16, got {dtype!r}")
     check_memory(size * size * 24.0, f"a {size}x{size} matrix product")
     device, _, notes = resolve_device(device_choice, ("cupy",), status_fn)
     run = mm.run_cupy(size, dtype, repeats) if device == "gpu" else mm.run_numpy(size, dtype, repeats)
@@ -206,7 +206,7 @@ def nn(
 
     check_positive(epochs=epochs, hidden=hidden, samples=samples)
     if not lr > 0:
-        raise InputError(f"--lr must be positive, got {lr}")
+        raise UsageError(f"--lr must be positive, got {lr}")
     check_memory(samples * (hidden + 4) * 8 * 6.0, f"a network on {samples:,} samples")
     device, _, notes = resolve_device(device_choice, ("cupy",), status_fn)
     xp: Any = np

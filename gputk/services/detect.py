@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gputk.errors import InputError
+from gputk.files import read_input_file
 from gputk.host import Host
 from gputk.models.gpu import DriverInfo, GpuRecord, ParseResult, ToolProblem
+from gputk.parallel import gather
 from gputk.services.merge import MergedGpu, merge_records
 
 SourceState = Literal["ok", "unavailable", "error"]
@@ -179,10 +181,10 @@ def detect(host: Host) -> DetectResult:
     from gputk.probes.nvml import nvml_query
     from gputk.probes.pci import pci_gpus
 
-    nvml = nvml_query(host)
-    smi = smi_query(host)
-    pci = pci_gpus(host)
-    lshw = lshw_query(host)
+    # Asked together: hung tools are cut off in parallel (the slowest timeout, not the sum).
+    nvml, smi, pci, lshw = gather(
+        lambda: nvml_query(host), lambda: smi_query(host), lambda: pci_gpus(host), lambda: lshw_query(host)
+    )
 
     nvml_detail = nvml.detail or (
         f"{len(nvml.gpus)} GPU{'s' if len(nvml.gpus) != 1 else ''} via NVML" if nvml.status == "ok" else ""
@@ -236,15 +238,8 @@ def _first_driver(candidates: Sequence[DriverInfo | None]) -> DriverInfo:
 
 
 def _read_input(path: Path) -> str:
-    try:
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory, not a saved tool output")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_INPUT_BYTES)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    # A regular file only: a FIFO or a device is refused, never waited on or read forever.
+    data = read_input_file(path, MAX_INPUT_BYTES, what="saved tool output")
     return data.decode("utf-8", errors="replace")
 
 

@@ -8,8 +8,8 @@ works when a variable is unset or empty (no stray ``:``; an empty entry would
 mean "the current directory") and gives the same values when sourced again.
 
 ``auto`` rule (AUTO_RULE): the newest installed toolkit whose CUDA major the
-detected driver runs (minor-version-compatibility floors: 11.x >= 450.80.02,
-12.x >= 525.60.13, 13.x >= 580.65.06); with no driver detected, the newest.
+detected driver runs (the minor-version-compatibility floors of
+:mod:`gputk.compat.cuda`); with no driver detected, the newest.
 """
 
 from __future__ import annotations
@@ -21,29 +21,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gputk.compat import cuda as cuda_compat
+from gputk.compat.drivers import find_driver_version
+from gputk.compat.version import Version, release_of
 from gputk.errors import GputkError, InputError
 from gputk.host import Host
-from gputk.models.cuda import (
-    CudaHome,
-    NvccInfo,
-    PipCudaLib,
-    Toolkit,
-    driver_supports,
-    min_driver_for,
-    release_of,
-    version_tuple,
-)
+from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit
+from gputk.parsers.proc_driver import parse_proc_driver_version
 from gputk.probes import cuda as cuda_probe
 
 Shell = Literal["bash", "zsh", "fish", "sh"]
 SHELLS: tuple[Shell, ...] = ("bash", "zsh", "fish", "sh")
 END_MARKER = "# <<< gputk env <<<"
+
+
 AUTO_RULE = (
     "auto = the newest installed toolkit whose CUDA major the driver runs "
-    "(11.x >= 450.80.02, 12.x >= 525.60.13, 13.x >= 580.65.06), or the newest when no driver is detected"
+    f"({cuda_compat.mvc_floors_text()}), or the newest when no driver is detected"
 )
 _KIND_RANK = {"local": 3, "conda": 2, "distro": 1, "pip": 0}
-_DRIVER = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+(?:\.\d+)+)")
 # Directories the loader searches anyway; listing them in LD_LIBRARY_PATH only reorders the search.
 _SYSTEM_LIB_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64")
 
@@ -73,13 +69,23 @@ def default_rc_file(shell: Shell, env: Mapping[str, str]) -> str:
 
 
 def driver_version(host: Host) -> str | None:
-    """The loaded NVIDIA kernel module's version: ``cat /sys/module/nvidia/version``,
-    else ``/proc/driver/nvidia/version`` (``NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14 ...``)."""
-    text = (host.read_text("/sys/module/nvidia/version") or "").strip()
-    if version_tuple(text):
-        return text
-    m = _DRIVER.search(host.read_text("/proc/driver/nvidia/version") or "")
-    return m.group(1) if m else None
+    """The loaded NVIDIA kernel module's version (``cat /sys/module/nvidia/version``, else
+    ``/proc/driver/nvidia/version``), decided by :func:`gputk.compat.drivers.find_driver_version`."""
+    proc = parse_proc_driver_version(host.read_text("/proc/driver/nvidia/version") or "")
+    found = find_driver_version(
+        sys_module=host.read_text("/sys/module/nvidia/version"),
+        proc_version=proc.version if proc else None,
+    )
+    return str(found) if found else None
+
+
+def _driver_runs(driver: str | None, version: str) -> bool | None:
+    """Does ``driver`` run toolkit ``version`` (its major's minor-version-compatibility floor)?"""
+    d, v = Version.parse(driver), Version.parse(version, strict=True)
+    floor = cuda_compat.mvc_floor(v.major) if v else None
+    if d is None or floor is None:
+        return None
+    return d >= floor
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ def choose_toolkit(
     prefix_toolkit: Toolkit | None = None,
 ) -> Choice:
     """Pick a toolkit for ``--cuda WANTED`` (``12``, ``12.3``, ``12.3.2`` or ``auto``)."""
-    if wanted != "auto" and not version_tuple(wanted):
+    if wanted != "auto" and not Version.parse(wanted, strict=True):
         raise InputError(f"--cuda {wanted!r}: expected a version like 12, 12.3, 12.3.2, or auto")
     if prefix is not None:
         if prefix_toolkit is not None:
@@ -138,16 +144,17 @@ def choose_toolkit(
                 "no CUDA toolkit with nvcc is installed",
                 "install one, or name it with --cuda X.Y --allow-missing",
             )
-        fits = [t for t in usable if driver_supports(driver, t.version) is not False]
+        fits = [t for t in usable if _driver_runs(driver, t.version) is not False]
         pool = fits or usable
-        best = max(pool, key=lambda t: (version_tuple(t.version), _KIND_RANK[t.kind]))
+        best = max(pool, key=lambda t: (t.sort_key()[0], _KIND_RANK[t.kind]))
         why = f"driver {driver}" if driver else "no driver detected"
         if driver and not fits:
-            why += f" is older than every toolkit's minimum; newest taken (needs >= {min_driver_for(best.version)})"
+            need = best.min_driver()
+            why += f" is older than every toolkit's minimum; newest taken (needs {need.describe() if need else 'a newer driver'})"
         return _from_toolkit(best, f"{AUTO_RULE}; {why}")
     matches = [t for t in toolkits if t.matches(wanted)]
     if matches:
-        best = max(matches, key=lambda t: (version_tuple(t.version), _KIND_RANK[t.kind], bool(t.nvcc)))
+        best = max(matches, key=lambda t: (t.sort_key()[0], _KIND_RANK[t.kind], bool(t.nvcc)))
         return _from_toolkit(best, f"--cuda {wanted}")
     if not allow_missing:
         raise GputkError(
@@ -256,7 +263,7 @@ def render(plan: EnvPlan) -> str:
     c = plan.choice
     lines = [begin_marker(plan.release)]
     lines.append(
-        f"# CUDA {c.version or '(version unknown)'} at {c.root}; `gputk env --write --remove` takes this out"
+        f"# CUDA {c.version or '(version unknown)'} at {c.root}; `gputk env --remove` takes this out"
     )
     lines += [f"# {text}" for text in plan.comments]
     if plan.shell == "fish":

@@ -3,23 +3,30 @@
 A block runs from a line starting with ``# >>> gputk env`` to the line
 ``# <<< gputk env <<<``. Writing is safe to repeat and to race:
 
-- the file is locked (``fcntl.flock`` on ``<file>.gputk.lock`` next to it) while
-  it is read, changed and written, so concurrent writers queue instead of
-  interleaving or losing each other's changes;
+- only a regular file (or a symlink to one, as dotfile managers make) is
+  edited; a device, a FIFO, a directory or a dangling link is refused before
+  anything is read or written, and a file over :data:`MAX_RC_BYTES` is refused;
+- the file is locked while it is read, changed and written (``fcntl.flock`` on
+  ``<file>.gputk.lock`` next to it, opened without following a symlink planted
+  there), so concurrent writers queue instead of interleaving or losing each
+  other's changes; the lock file is removed when the edit ends, and a lock or
+  temp file left by a killed run is cleaned up by the next one;
 - the new content goes to a temp file in the same directory, gets the old
   file's mode and owner, is fsynced, and replaces the file with ``os.replace``
   (a reader sees the old file or the new one, never half of one);
-- a symlinked rc file (dotfile managers) is followed: its target is edited and
-  the link stays;
+- a hardlinked rc file (more than one name) stays one file: after the backup
+  is safely on disk, the new content is written into the same inode;
+- a symlinked rc file is followed: its target is edited and the link stays;
 - the bytes before the change are kept in ``<file>.gputk.bak``;
-- CRLF files get a CRLF block; a file whose last line has no newline gets one
-  before the block plus a comment line saying so, which ``remove`` reads to put
-  the file back byte for byte.
+- CRLF files get a CRLF block; a file whose last line has no line feed (even
+  one ending in a lone CR) gets one before the block plus a comment line saying
+  so, which ``remove`` reads to put the file back byte for byte.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import stat
@@ -35,6 +42,8 @@ END_LINE = "# <<< gputk env <<<"
 NO_EOL_NOTE = "# (gputk added the line break before this block; removing the block removes it too)"
 BACKUP_SUFFIX = ".gputk.bak"
 LOCK_SUFFIX = ".gputk.lock"
+TEMP_MARK = ".gputk-"  # temp files are ".<name>.gputk-XXXXXXXX"
+MAX_RC_BYTES = 4 * 1024 * 1024  # far above any real rc file; a bigger one is not a shell rc file
 
 Action = Literal["created", "appended", "replaced", "unchanged", "removed", "absent"]
 
@@ -48,6 +57,7 @@ class RcChange:
     action: Action
     backup: str | None = None
     removed_duplicates: int = 0
+    in_place: bool = False  # hardlinked: written into the same inode so every name sees the change
 
     @property
     def changed(self) -> bool:
@@ -61,6 +71,7 @@ class RcChange:
             "changed": self.changed,
             "backup": self.backup,
             "removed_duplicates": self.removed_duplicates,
+            "in_place": self.in_place,
         }
 
 
@@ -107,9 +118,11 @@ def apply_block(data: bytes, block: str) -> tuple[bytes, Action, int]:
     eol = _eol(data)
     if spans:
         first_start, first_end = spans[0]
-        new = _with_eol(block, eol)
+        # keep the existing block's line ending: the file's own may look different once gputk's
+        # line feed follows a last line that ended in a lone CR
+        new = _with_eol(block, _eol(data[first_start:first_end]))
         if _note_added(data[first_start:first_end]):
-            new = _insert_note(new, eol)
+            new = _insert_note(new, _eol(data[first_start:first_end]))
         out = data[:first_start] + new
         prev = first_end
         for s, e in spans[1:]:
@@ -137,38 +150,116 @@ def strip_blocks(data: bytes) -> bytes:
     for s, e in find_blocks(data):
         chunk = data[prev:s]
         if _note_added(data[s:e]):
-            chunk = chunk[:-2] if chunk.endswith(b"\r\n") else chunk.removesuffix(b"\n")
+            # gputk added one line break in the block's own style; the byte before it (a lone
+            # CR at the end of the user's last line, say) is the user's and stays.
+            chunk = chunk.removesuffix(_eol(data[s:e]))
         out += chunk
         prev = e
     return out + data[prev:]
 
 
+class _Unsafe(GputkError):
+    """The rc path is not a plain file gputk may edit (a device, a FIFO, a planted link ...)."""
+
+
+def _check_target(path: str, target: str) -> None:
+    """Refuse, before anything is touched, a target that is not a regular file or absent."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise _Unsafe(
+                f"{path} is a symlink to {target}, which does not exist; not changed",
+                f"create {target} first, or remove the link",
+            ) from None
+        return
+    except OSError as exc:
+        raise _Unsafe(f"cannot use {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file (a device, FIFO or socket)"
+        raise _Unsafe(f"{target} is {kind}; an rc file must be a regular file; not changed")
+
+
 @contextlib.contextmanager
 def _locked(target: str) -> Iterator[None]:
+    """Hold ``flock`` on ``<target>.gputk.lock``; remove the lock file when done.
+
+    The lock file is never followed through a symlink and must be a regular file. Because it is
+    removed at the end, a waiter may wake up holding a lock on a name that is gone: it then checks
+    that the file it locked is still the one at the path, and starts again if not.
+    """
+    lock_path = target + LOCK_SUFFIX
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    while True:
+        try:
+            fd = os.open(lock_path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _Unsafe(
+                    f"{lock_path} is a symlink; refusing to follow it", f"remove it: rm {lock_path}"
+                ) from None
+            raise GputkError(f"cannot lock {target}: {exc.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _Unsafe(f"{lock_path} is not a regular file; refusing to use it", f"remove it: rm {lock_path}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            mine = os.fstat(fd)
+            try:
+                now = os.lstat(lock_path)
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+                os.close(fd)  # the previous holder removed it: lock the new one
+                continue
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        break
     try:
-        fd = os.open(target + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise GputkError(f"cannot lock {target}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
         os.close(fd)  # closing drops the lock
 
 
 def _read(target: str) -> tuple[bytes, os.stat_result | None]:
+    """The file's bytes (at most :data:`MAX_RC_BYTES`) and its stat; refuse anything but a regular file."""
     try:
-        with open(target, "rb") as fh:
-            return fh.read(), os.fstat(fh.fileno())
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return b"", None
     except OSError as exc:
         raise GputkError(f"cannot read {target}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise _Unsafe(f"{target} is not a regular file; not changed")
+        try:
+            data = fh.read(MAX_RC_BYTES + 1)
+        except OSError as exc:
+            raise GputkError(f"cannot read {target}: {exc.strerror}") from None
+    if len(data) > MAX_RC_BYTES:
+        raise _Unsafe(f"{target} is larger than {MAX_RC_BYTES // 2**20} MiB; not an rc file gputk edits")
+    return data, st
+
+
+def _clean_stale_temps(target: str) -> None:
+    """Remove temp files a killed run left (only ours: our prefix, our uid, regular files)."""
+    directory = os.path.dirname(target) or "."
+    prefix = "." + os.path.basename(target) + TEMP_MARK
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            ours = entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False)
+            if ours and entry.stat(follow_symlinks=False).st_uid == os.geteuid():
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _atomic_write(target: str, data: bytes, st: os.stat_result | None) -> None:
     directory = os.path.dirname(target) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target) + ".gputk-")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target) + TEMP_MARK)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -189,9 +280,38 @@ def _atomic_write(target: str, data: bytes, st: os.stat_result | None) -> None:
         raise
 
 
+def _write_in_place(target: str, data: bytes, old: bytes) -> None:
+    """Overwrite the inode at ``target`` (a hardlinked file keeps all its names); the caller has
+    the old bytes safely in the backup. A failed write puts the old bytes back."""
+    fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        try:
+            os.ftruncate(fd, 0)
+            _write_all(fd, data)
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                _write_all(fd, old)
+                os.fsync(fd)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _edit(path: str, change: str | None) -> RcChange:
     """Lock, read, compute, back up and write; ``change`` is the block, or None to remove."""
-    target = os.path.realpath(os.path.expanduser(path))
+    path = os.path.expanduser(path)
+    target = os.path.realpath(path)
+    _check_target(path, target)
     parent = os.path.dirname(target)
     if change is not None and not os.path.isdir(parent):
         try:
@@ -201,6 +321,7 @@ def _edit(path: str, change: str | None) -> RcChange:
     if change is None and not os.path.lexists(target):
         return RcChange(path, target, "absent")
     with _locked(target):
+        _clean_stale_temps(target)
         data, st = _read(target)
         dups = 0
         if change is None:
@@ -214,15 +335,19 @@ def _edit(path: str, change: str | None) -> RcChange:
             return RcChange(path, target, action)
         if st is not None and not (st.st_mode & 0o222 and os.access(target, os.W_OK)):
             raise GputkError(f"{target} is read-only; not changed", f"make it writable (chmod u+w {target})")
+        in_place = st is not None and st.st_nlink > 1
         backup = None
         try:
             if st is not None:
                 backup = target + BACKUP_SUFFIX
                 _atomic_write(backup, data, st)
-            _atomic_write(target, new, st)
+            if in_place:
+                _write_in_place(target, new, data)
+            else:
+                _atomic_write(target, new, st)
         except OSError as exc:
             raise GputkError(f"cannot write {target}: {exc.strerror}; not changed") from None
-        return RcChange(path, target, action, backup, dups)
+        return RcChange(path, target, action, backup, dups, in_place)
 
 
 def write_block(path: str, block: str) -> RcChange:

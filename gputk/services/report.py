@@ -25,7 +25,8 @@ from typing import Any
 
 from gputk import __version__
 from gputk.errors import InputError
-from gputk.host import LiveHost
+from gputk.host import Host, LiveHost
+from gputk.parallel import warm
 from gputk.probes import catalogue
 from gputk.probes.capture import Command, Entry
 from gputk.services.recording import RecordingHost
@@ -96,7 +97,7 @@ def capture(
         raise InputError(f"{output} already exists; not overwriting it", "choose another path with -o")
     if not output.parent.is_dir():
         raise InputError(f"directory {output.parent} does not exist")
-    inner = inner or LiveHost()
+    inner = (inner or LiveHost()).remembering()
     redactor = make_redactor(redact, dict(inner.env))
     work = Path(tempfile.mkdtemp(prefix="gputk-report-", dir=output.parent if not as_tar else None))
     snap_dir = work / "snapshot"
@@ -133,16 +134,10 @@ def _capture_into(
         gputk_python=redactor.path(sys.executable),
     )
     writer.set_env(redactor.data(gpu_environment(host.env)))
-    steps: list[tuple[str, Callable[[], object]]] = []
-    for argv, timeout in COMMANDS:
-        steps.append((" ".join(argv), _command_step(host, argv, timeout)))
-    steps.append(("files", lambda: _read_files(host, uname["release"])))
-    steps.append(("tools on PATH", lambda: [host.which(t) for t in TOOLS]))
-    for cap in catalogue.CAPTURES:
-        if cap.framework and not frameworks:
-            continue
-        for entry in cap.entries:
-            steps.append((f"{cap.name}.{entry.__name__}", _probe_step(host, entry)))
+    # Every step at once on the remembering live host (hung tools cut off together), then in
+    # order through the recording host, which gets the remembered answers: a fixed snapshot.
+    warm(*(step for _, step in _steps(host.inner, uname["release"], frameworks)))
+    steps = _steps(host, uname["release"], frameworks)
     warnings: list[str] = []
     for i, (label, step) in enumerate(steps):
         if progress:
@@ -156,7 +151,21 @@ def _capture_into(
     return warnings
 
 
-def _read_files(host: RecordingHost, release: str) -> None:
+def _steps(host: Host, release: str, frameworks: bool) -> list[tuple[str, Callable[[], object]]]:
+    steps: list[tuple[str, Callable[[], object]]] = []
+    for argv, timeout in COMMANDS:
+        steps.append((" ".join(argv), _command_step(host, argv, timeout)))
+    steps.append(("files", lambda: _read_files(host, release)))
+    steps.append(("tools on PATH", lambda: [host.which(t) for t in TOOLS]))
+    for cap in catalogue.CAPTURES:
+        if cap.framework and not frameworks:
+            continue
+        for entry in cap.entries:
+            steps.append((f"{cap.name}.{entry.__name__}", _probe_step(host, entry)))
+    return steps
+
+
+def _read_files(host: Host, release: str) -> None:
     for pattern in FILES:
         for path in host.glob(pattern):
             host.read_bytes(path)
@@ -166,9 +175,9 @@ def _read_files(host: RecordingHost, release: str) -> None:
                 host.readlink(path)
 
 
-def _command_step(host: RecordingHost, argv: tuple[str, ...], timeout: float) -> Callable[[], object]:
+def _command_step(host: Host, argv: tuple[str, ...], timeout: float) -> Callable[[], object]:
     return lambda: host.run(argv, timeout=timeout)
 
 
-def _probe_step(host: RecordingHost, entry: Entry) -> Callable[[], object]:
+def _probe_step(host: Host, entry: Entry) -> Callable[[], object]:
     return lambda: entry(host)

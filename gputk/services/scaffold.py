@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gputk import __version__
-from gputk.errors import GputkError, InputError
+from gputk.errors import GputkError, InputError, UsageError
 from gputk.models.scaffold import (
     DataRequirement,
     Dataset,
@@ -48,18 +48,10 @@ def templates_root() -> Traversable:
 
 def check_name(value: str, what: str) -> str:
     """A template or data-set name: a bare lowercase word, never a path."""
-    if (
-        "/" in value
-        or "\\" in value
-        or ".." in value
-        or value.startswith((".", "~"))
-        or Path(value).is_absolute()
-    ):
-        raise InputError(
-            f"{what} {value!r} is a path; give a name", hint=f"`gputk new --list` shows the {what}s"
-        )
+    if "/" in value or "\\" in value or ".." in value or value.startswith((".", "~")) or Path(value).is_absolute():
+        raise UsageError(f"{what} {value!r} is a path; give a name", hint=f"`gputk new --list` shows the {what}s")
     if not NAME_RE.match(value):
-        raise InputError(f"{what} {value!r} is not a valid name (lowercase letters, digits, - and _)")
+        raise UsageError(f"{what} {value!r} is not a valid name (lowercase letters, digits, - and _)")
     return value
 
 
@@ -68,9 +60,7 @@ def list_templates(root: Traversable | None = None) -> list[TemplateInfo]:
     infos = []
     for child in sorted(base.iterdir(), key=lambda c: c.name):
         if child.is_dir() and not child.name.startswith(("_", ".")) and (child / "manifest.json").is_file():
-            infos.append(
-                _parse_manifest(child.name, json.loads((child / "manifest.json").read_text("utf-8")))
-            )
+            infos.append(_parse_manifest(child.name, json.loads((child / "manifest.json").read_text("utf-8"))))
     return infos
 
 
@@ -78,55 +68,39 @@ def load_template(name: str, dataset: str | None = None, root: Traversable | Non
     check_name(name, "template")
     infos = {t.name: t for t in list_templates(root)}
     if name not in infos:
-        raise InputError(f"unknown template {name!r}; valid templates: {', '.join(sorted(infos))}")
+        raise UsageError(f"unknown template {name!r}; valid templates: {', '.join(sorted(infos))}")
     info = infos[name]
     if dataset is not None:
         check_name(dataset, "data set")
         if info.dataset(dataset) is None:
             valid = ", ".join(d.name for d in info.datasets)
-            raise InputError(f"unknown data set {dataset!r} for template {name!r}; valid data sets: {valid}")
+            raise UsageError(f"unknown data set {dataset!r} for template {name!r}; valid data sets: {valid}")
     return info
 
 
 def _parse_manifest(name: str, raw: dict[str, Any]) -> TemplateInfo:
     variables = tuple(
         Variable(
-            name=k,
-            type=v["type"],
-            default=v["default"],
-            help=v.get("help", ""),
-            minimum=v.get("min"),
-            maximum=v.get("max"),
-            choices=tuple(v.get("choices", ())),
+            name=k, type=v["type"], default=v["default"], help=v.get("help", ""),
+            minimum=v.get("min"), maximum=v.get("max"), choices=tuple(v.get("choices", ())),
         )
         for k, v in raw["variables"].items()
     )
     datasets = tuple(
         Dataset(
-            name=k,
-            title=d["title"],
-            description=d["description"],
-            defaults=dict(d.get("defaults", {})),
-            classes=tuple(d["classes"]),
-            channels=int(d["channels"]),
-            image_size=d.get("image_size"),
+            name=k, title=d["title"], description=d["description"], defaults=dict(d.get("defaults", {})),
+            classes=tuple(d["classes"]), channels=int(d["channels"]), image_size=d.get("image_size"),
             data=DataRequirement(
                 present_if_all=tuple(d["data"].get("present_if_all", ())),
                 present_if_any=tuple(d["data"].get("present_if_any", ())),
-                download=d["data"].get("download", ""),
-                where=d["data"].get("where", ""),
+                download=d["data"].get("download", ""), where=d["data"].get("where", ""),
                 keras_downloads=bool(d["data"].get("keras_downloads", False)),
             ),
         )
         for k, d in raw["datasets"].items()
     )
-    return TemplateInfo(
-        name=name,
-        kind=raw.get("kind", "classifier"),
-        description=raw["description"],
-        variables=variables,
-        datasets=datasets,
-    )
+    return TemplateInfo(name=name, kind=raw.get("kind", "classifier"), description=raw["description"],
+                        variables=variables, datasets=datasets)
 
 
 def resolve_variables(info: TemplateInfo, dataset: Dataset, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,7 +108,7 @@ def resolve_variables(info: TemplateInfo, dataset: Dataset, overrides: Mapping[s
     known = {v.name: v for v in info.variables}
     for key, value in overrides.items():
         if value is not None and key not in known:
-            raise InputError(f"--{key.replace('_', '-')} does not apply to the {info.name} template")
+            raise UsageError(f"--{key.replace('_', '-')} does not apply to the {info.name} template")
     values: dict[str, Any] = {}
     for var in info.variables:
         given = overrides.get(var.name)
@@ -147,15 +121,13 @@ def _check_value(var: Variable, value: Any) -> Any:
     flag = "--" + var.name.replace("_", "-")
     if var.type == "choice":
         if value not in var.choices:
-            raise InputError(f"{flag} {value!r} is not one of: {', '.join(var.choices)}")
+            raise UsageError(f"{flag} {value!r} is not one of: {', '.join(var.choices)}")
         return value
     if var.type == "bool":
         return bool(value)
     number = int(value) if var.type == "int" else float(value)
-    if (var.minimum is not None and number < var.minimum) or (
-        var.maximum is not None and number > var.maximum
-    ):
-        raise InputError(f"{flag} {value} is out of range ({var.minimum:g} to {var.maximum:g})")
+    if (var.minimum is not None and number < var.minimum) or (var.maximum is not None and number > var.maximum):
+        raise UsageError(f"{flag} {value} is out of range ({var.minimum:g} to {var.maximum:g})")
     return number
 
 
@@ -172,9 +144,7 @@ class _TraversableLoader:
         roots = self.roots
 
         class Loader(BaseLoader):
-            def get_source(
-                self, environment: Any, template: str
-            ) -> tuple[str, str | None, Callable[[], bool]]:
+            def get_source(self, environment: Any, template: str) -> tuple[str, str | None, Callable[[], bool]]:
                 parts = split_template_path(template)  # raises TemplateNotFound on '..'
                 for root in roots:
                     node = root
@@ -199,24 +169,15 @@ def _environment(template_dir: Traversable, root: Traversable) -> Any:
     )
 
 
-def build_context(
-    info: TemplateInfo, dataset: Dataset, variables: dict[str, Any], project_name: str
-) -> dict[str, Any]:
+def build_context(info: TemplateInfo, dataset: Dataset, variables: dict[str, Any], project_name: str) -> dict[str, Any]:
     ctx: dict[str, Any] = dict(variables)
     if dataset.image_size is not None:
         ctx["image_size"] = dataset.image_size
     ctx.update(
-        template=info.name,
-        kind=info.kind,
-        dataset=dataset.name,
-        dataset_title=dataset.title,
-        classes=list(dataset.classes),
-        num_classes=len(dataset.classes),
-        channels=dataset.channels,
+        template=info.name, kind=info.kind, dataset=dataset.name, dataset_title=dataset.title,
+        classes=list(dataset.classes), num_classes=len(dataset.classes), channels=dataset.channels,
         data={k: getattr(dataset.data, k) for k in ("download", "where", "keras_downloads")},
-        gputk_version=__version__,
-        project_name=project_name,
-        hidden=".",
+        gputk_version=__version__, project_name=project_name, hidden=".",
     )
     return ctx
 
@@ -269,11 +230,8 @@ def answers(info: TemplateInfo, dataset: Dataset, variables: dict[str, Any], fil
         "dataset_title": dataset.title,
         "variables": variables,
         "data": {
-            "present_if_all": list(data.present_if_all),
-            "present_if_any": list(data.present_if_any),
-            "download": data.download,
-            "where": data.where,
-            "keras_downloads": data.keras_downloads,
+            "present_if_all": list(data.present_if_all), "present_if_any": list(data.present_if_any),
+            "download": data.download, "where": data.where, "keras_downloads": data.keras_downloads,
         },
         "files": {p: hashlib.sha256(t.encode()).hexdigest() for p, t in sorted(files.items())},
     }
@@ -295,9 +253,7 @@ def plan_files(dest: Path, files: dict[str, str], force: bool) -> list[PlannedFi
         data = text.encode("utf-8")
         action: FileAction = "create"
         if target.is_dir() or (target.exists() and not target.is_file()):
-            raise InputError(
-                f"{target} is in the way of a template file and is not a regular file; nothing written"
-            )
+            raise InputError(f"{target} is in the way of a template file and is not a regular file; nothing written")
         if target.is_symlink():
             raise InputError(f"{target} is a symbolic link; refusing to write through it; nothing written")
         if target.is_file():
@@ -335,10 +291,6 @@ def scaffold(
         if on_file is not None:
             on_file(item)
     return ScaffoldResult(
-        template=info.name,
-        dataset=ds.name,
-        dest=str(target),
-        variables=variables,
-        files=tuple(planned),
-        dry_run=dry_run,
+        template=info.name, dataset=ds.name, dest=str(target), variables=variables,
+        files=tuple(planned), dry_run=dry_run,
     )

@@ -16,14 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from gputk.errors import GputkError, InputError
+from gputk.errors import GputkError, InputError, UsageError
 from gputk.models.scaffold import DataRequirement, GpuSampleSummary, ProjectInfo, TrainResult
 from gputk.services.scaffold import ANSWERS_FILE
 
 Device = Literal["auto", "cpu", "gpu"]
-NOT_A_PROJECT_HINT = (
-    "create one with `gputk new cnn cifar10` (see `gputk new --list`), then run gputk train in it"
-)
+NOT_A_PROJECT_HINT = "create one with `gputk new cnn cifar10` (see `gputk new --list`), then run gputk train in it"
 
 
 def read_project(directory: Path) -> ProjectInfo:
@@ -40,25 +38,19 @@ def read_project(directory: Path) -> ProjectInfo:
         raw = json.loads(answers.read_text("utf-8"))
         data = raw["data"]
         return ProjectInfo(
-            root=str(directory),
-            template=str(raw["template"]),
-            kind=str(raw["kind"]),
-            dataset=str(raw["dataset"]),
-            dataset_title=str(raw.get("dataset_title", raw["dataset"])),
+            root=str(directory), template=str(raw["template"]), kind=str(raw["kind"]),
+            dataset=str(raw["dataset"]), dataset_title=str(raw.get("dataset_title", raw["dataset"])),
             variables=dict(raw["variables"]),
             data=DataRequirement(
                 present_if_all=tuple(data.get("present_if_all", ())),
                 present_if_any=tuple(data.get("present_if_any", ())),
-                download=str(data.get("download", "")),
-                where=str(data.get("where", "")),
+                download=str(data.get("download", "")), where=str(data.get("where", "")),
                 keras_downloads=bool(data.get("keras_downloads", False)),
             ),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(
-            f"{answers} is damaged ({type(exc).__name__}: {exc})",
-            hint="regenerate it with `gputk new ... --force` in this folder",
-        ) from exc
+        raise InputError(f"{answers} is damaged ({type(exc).__name__}: {exc})",
+                         hint="regenerate it with `gputk new ... --force` in this folder") from exc
 
 
 def _resolve(project: ProjectInfo, rel: str, home: str) -> Path:
@@ -82,10 +74,8 @@ def check_data(project: ProjectInfo, synthetic: bool, home: str | None = None) -
         return None
     req = project.data
     if req.keras_downloads:
-        return (
-            f"{project.dataset_title} is not in {project.root}/data nor in Keras' cache; train.py downloads "
-            f"it through keras.datasets (needs the network; offline: {req.download} -> {req.where})"
-        )
+        return (f"{project.dataset_title} is not in {project.root}/data nor in Keras' cache; train.py downloads "
+                f"it through keras.datasets (needs the network; offline: {req.download} -> {req.where})")
     raise InputError(
         f"the {project.dataset_title} data is not in {project.root}/data",
         hint=f"download {req.download} and put the images in {req.where}; or train on generated data "
@@ -104,24 +94,18 @@ def new_run_dir(project: ProjectInfo) -> Path:
     return path
 
 
-def train_argv(
-    python: str,
-    run_dir: Path,
-    epochs: int | None,
-    synthetic: bool,
-    device: Device,
-    synthetic_size: int | None,
-) -> list[str]:
+def train_argv(python: str, run_dir: Path, epochs: int | None, synthetic: bool, device: Device,
+               synthetic_size: int | None) -> list[str]:
     argv = [python, "-u", "train.py", "--progress", "json", "--run-dir", str(run_dir), "--device", device]
     if epochs is not None:
         if epochs < 1:
-            raise InputError(f"--epochs {epochs}: give 1 or more")
+            raise UsageError(f"--epochs {epochs}: give 1 or more")
         argv += ["--epochs", str(epochs)]
     if synthetic:
         argv.append("--synthetic")
     if synthetic_size is not None:
         if synthetic_size < 1:
-            raise InputError(f"--synthetic-size {synthetic_size}: give 1 or more")
+            raise UsageError(f"--synthetic-size {synthetic_size}: give 1 or more")
         argv += ["--synthetic-size", str(synthetic_size)]
     return argv
 
@@ -163,9 +147,7 @@ def run_training(
     try:
         rc, interrupted = run_child(argv, Path(project.root), env, run_dir / "train.log", handle)
     except OSError as exc:
-        raise GputkError(
-            f"could not start {python}: {exc}", hint="pass --python PATH to an interpreter with keras"
-        ) from exc
+        raise GputkError(f"could not start {python}: {exc}", hint="pass --python PATH to an interpreter with keras") from exc
     finally:
         gpu = sampler.stop() if sampler else GpuSampleSummary()
     metrics = run_dir / "metrics.json"
@@ -175,15 +157,8 @@ def run_training(
         log = (run_dir / "train.log").read_text("utf-8", "replace").strip().splitlines()
         tail = "\n".join(log[-15:])
     return TrainResult(
-        project=project.root,
-        run_dir=str(run_dir),
-        returncode=rc,
-        interrupted=interrupted,
-        epochs=records,
-        gpu=gpu,
-        metrics_path=metrics_path,
-        log_path=str(run_dir / "train.log"),
-        error_tail=tail,
+        project=project.root, run_dir=str(run_dir), returncode=rc, interrupted=interrupted, epochs=records,
+        gpu=gpu, metrics_path=metrics_path, log_path=str(run_dir / "train.log"), error_tail=tail,
     )
 
 

@@ -43,9 +43,7 @@ def parse_event(line: str) -> dict[str, Any] | None:
 class GpuSampler:
     """Samples GPU utilisation and used memory in a background thread while training runs."""
 
-    def __init__(
-        self, query: Callable[[], list[tuple[str, float | None, float | None]]] | None = None
-    ) -> None:
+    def __init__(self, query: Callable[[], list[tuple[str, float | None, float | None]]] | None = None) -> None:
         self._query = query or _nvml_sample
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,11 +83,8 @@ class GpuSampler:
             return GpuSampleSummary()
         mean = sum(self.utilization) / len(self.utilization) if self.utilization else None
         return GpuSampleSummary(
-            source="nvml",
-            samples=len(self.utilization),
-            peak_memory_mib=self.peak_memory_mib,
-            mean_utilization_pct=mean,
-            devices=list(self.devices),
+            source="nvml", samples=len(self.utilization), peak_memory_mib=self.peak_memory_mib,
+            mean_utilization_pct=mean, devices=list(self.devices),
         )
 
 

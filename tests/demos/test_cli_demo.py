@@ -94,7 +94,7 @@ def test_invalid_sizes_give_one_line_and_exit_1(
 ) -> None:
     rc = run_cli([*argv, "--device", "cpu"])
     err = capsys.readouterr().err
-    assert rc == 1
+    assert rc == (1 if "GiB is available" in message else 2)  # too big for this machine / a usage error
     assert message in err
     assert err.startswith("error:") and "Traceback" not in err
 

@@ -113,7 +113,7 @@ def test_gpu_without_driver_says_the_driver_is_missing(
 
 
 def test_snapshot_and_from_together_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["detect", "--snapshot", str(tmp_path), "--from", str(tmp_path / "x")]) == 1
+    assert run_cli(["detect", "--snapshot", str(tmp_path), "--from", str(tmp_path / "x")]) == 2
     assert "--snapshot and --from cannot be used together" in capsys.readouterr().err
 
 

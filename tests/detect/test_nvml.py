@@ -13,9 +13,13 @@ from gputk.probes.nvml import NvmlResult, collect, cuda_version_text, nvml_query
 from gputk.snapshot import SnapshotWriter
 
 
+class NVMLError(Exception):
+    """pynvml's base class: the probe catches it (and its subclasses) only."""
+
+
 def _error_class(name: str) -> type[Exception]:
     # pynvml names its exception classes after NVML's return codes; the probe matches by name.
-    return type(name, (Exception,), {})
+    return type(name, (NVMLError,), {})
 
 
 NotSupported = _error_class("NVMLError_NotSupported")
@@ -47,6 +51,7 @@ class FakeNvml(types.ModuleType):
     GPU 1: its handle fails with GpuIsLost; GPU 2: an H100 running one process."""
 
     NVML_TEMPERATURE_GPU = 0
+    NVMLError = NVMLError
 
     def __init__(self, init_error: type[Exception] | None = None) -> None:
         super().__init__("pynvml")
@@ -233,3 +238,19 @@ def test_cuda_version_text() -> None:
     assert cuda_version_text(11080) == "11.8"
     assert cuda_version_text(13000) == "13.0"
     assert cuda_version_text(0) is None
+
+
+def test_a_bug_is_not_reported_as_a_broken_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only NVML's own errors are answers; a TypeError inside the probe is gputk's bug and must
+    # reach the command's error handling (crash log, the doctor's "error" status), not become
+    # "reinstall the driver".
+    fake = FakeNvml()
+
+    def broken(h: Any) -> Any:
+        raise TypeError("a bug in gputk")
+
+    monkeypatch.setattr(fake, "nvmlDeviceGetPciInfo", broken)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    with pytest.raises(TypeError, match="a bug in gputk"):
+        nvml_query(LiveHost())
+    assert fake.shutdown_called

@@ -20,6 +20,8 @@ PUBLIC_IDS = [
     "driver.kernel-module",
     "driver.nvml",
     "driver.nvidia-smi",
+    "driver.gpu-support",
+    "driver.module-flavour",
     "driver.device-nodes",
     "kernel.nvrm",
     "gpu.xid",
@@ -62,7 +64,7 @@ def test_healthy_snapshot_text_exits_0(snap: SnapshotWriter, capsys: pytest.Capt
     assert run_cli(["doctor", "--snapshot", snapshot(snap)]) == 0
     out = capsys.readouterr().out
     assert "✓ driver.nvml" in out and "- framework.jax" in out
-    assert out.rstrip().endswith("no problems found: 24 passed, 3 skipped")
+    assert out.rstrip().endswith("no problems found: 26 passed, 3 skipped")
     assert "fix:" not in out  # details only on failure or with -v
 
 
@@ -143,7 +145,7 @@ def test_markdown_is_redacted(snap: SnapshotWriter, capsys: pytest.CaptureFixtur
 
 
 def test_unknown_check_id_is_one_line_listing_valid_ids(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["doctor", "--check", "driver.nvlm"]) == 1
+    assert run_cli(["doctor", "--check", "driver.nvlm"]) == 2  # a usage error
     err = capsys.readouterr().err
     assert "unknown check id driver.nvlm; valid ids: platform.os, platform.wsl" in err
     assert "Traceback" not in err

@@ -206,7 +206,7 @@ def test_f4_toolkit_newer_than_driver_warns(snap: SnapshotWriter) -> None:
     assert bad == {"cuda.driver-compat": "warn"}
     c = report.get("cuda.driver-compat")
     assert "CUDA toolkit 12.6 is newer than the driver's CUDA 12.2" in c.summary
-    assert "PTX" in c.summary and ">= 560.28.03" in c.fix.text
+    assert "PTX" in c.summary and ">= 560.35.03" in c.fix.text  # 12.6.2 (update 2) ships with 560.35.03
     assert report.exit_code() == 0 and report.exit_code(strict=True) == 1
 
 
@@ -253,8 +253,8 @@ def test_f7_cpu_only_torch_build(snap: SnapshotWriter) -> None:
     )
     _report, c = sole_failure(snap, HEALTHY.but(frameworks={"torch": torch}), "framework.torch")
     assert c.summary == "torch 2.3.0+cpu (CPU-only build) cannot use the GPU: it is a CPU-only build"
-    assert c.fix.commands == (
-        "python -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128",
+    assert c.fix.commands == (  # driver CUDA 12.4: the nearest CUDA 12 wheels, run by minor-version compatibility
+        "python -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu126",
     )
 
 
@@ -270,14 +270,15 @@ def test_f8_gpu_architecture_missing_from_the_wheel(snap: SnapshotWriter) -> Non
         gpus=(gpu,),
         module_loaded="570.86.16",
         user_space="570.86.16",
+        open_module=True,  # Blackwell runs only with the open kernel module
         cuda_driver="12.8",
         toolkits=("12.8.0",),
         frameworks={"torch": torch},
     )
     report, c = sole_failure(snap, m, "cuda.arch")
     assert c.summary.startswith("torch 2.4.0+cu124 has no kernels for NVIDIA GeForce RTX 5090 (sm_120;")
-    assert c.fix.commands == (
-        "python -m pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu128",
+    assert c.fix.commands == (  # the newest release that ships cu128 wheels, which carry sm_120
+        "python -m pip install --force-reinstall 'torch==2.11.*' --index-url https://download.pytorch.org/whl/cu128",
     )
     assert status(report)["framework.torch"] == ("skip", "cuda.arch")
 

@@ -1,76 +1,19 @@
-"""The pieces under the checks: compat tables, version encodings, parsers of small facts, the runner."""
+"""The pieces under the checks: version encodings, parsers of small facts, the runner."""
 
 from __future__ import annotations
 
 import pytest
 
-from gputk.doctor import compat
 from gputk.doctor.base import FunctionCheck, Outcome, check
 from gputk.doctor.checks_env import parse_visible_devices
 from gputk.doctor.context import Context
 from gputk.doctor.runner import run_checks, select
 from gputk.errors import InputError
-from gputk.probes.cudnn import decode_cudnn_version, find_cudnn, parse_cudnn_header
+from gputk.parsers.cudnn import decode_cudnn_version, parse_cudnn_header
+from gputk.parsers.os_release import parse_os_release
+from gputk.probes.cudnn import find_cudnn
 from gputk.probes.frameworks import _parse_child, probe_framework
-from gputk.probes.platform import parse_os_release
 from gputk.snapshot import SnapshotWriter
-
-
-@pytest.mark.parametrize(
-    ("cuda", "driver"),
-    [
-        ("12.4", "550.54.14"),
-        ("12.4.1", "550.54.14"),
-        ("11.8", "520.61.05"),
-        ("13.0", "580.65.06"),
-        ("12.7", None),
-    ],
-)
-def test_min_driver_table(cuda: str, driver: str | None) -> None:
-    assert compat.min_driver(cuda) == driver
-
-
-@pytest.mark.parametrize(
-    ("driver", "cuda"),
-    [
-        ("535.104.05", "12.2"),
-        ("550.54.15", "12.4"),
-        ("470.82.01", "11.4"),
-        ("580.95.05", "13.0"),
-        ("300.1", None),
-    ],
-)
-def test_driver_cuda_from_table(driver: str, cuda: str | None) -> None:
-    assert compat.driver_cuda(driver) == cuda
-
-
-def test_runtime_vs_driver_decisions() -> None:
-    assert compat.runtime_vs_driver("12.2", "535.104.05", "12.2").kind == "ok"
-    assert compat.runtime_vs_driver("12.6", "535.104.05", "12.2").kind == "mvc"
-    assert compat.runtime_vs_driver("12.6", "520.61.05", "11.8").kind == "too-old"
-    assert compat.runtime_vs_driver("13.0", "575.57.08", "12.9").kind == "too-old"
-    assert compat.runtime_vs_driver("12.0", None, None).kind == "unknown"
-
-
-def test_arch_coverage_rules() -> None:
-    assert compat.arch_covers("8.9", ["sm_80", "sm_86"]) is True  # sm_86 SASS runs on 8.9 (same major)
-    assert compat.arch_covers("12.0", ["sm_80", "sm_90"]) is False
-    assert compat.arch_covers("12.0", ["sm_80", "compute_90"]) is True  # PTX JIT forward
-    assert compat.arch_covers("7.0", ["sm_75", "sm_80"]) is False
-    assert compat.arch_covers("9.0", []) is None
-
-
-def test_tf_and_sm_tables() -> None:
-    assert compat.tf_tested("2.17.0") == {
-        "tf": ["2.17"],
-        "python": "3.9-3.12",
-        "cudnn": "8.9",
-        "cuda": "12.3",
-    }
-    assert compat.tf_tested("2.9.1")["cuda"] == "11.2"  # type: ignore[index]
-    assert compat.sm_supported("7.0", "13.0") is False and compat.sm_supported("7.0", "12.9") is True
-    assert compat.sm_supported("12.0", "12.6") is False and compat.sm_supported("12.0", "12.8") is True
-    assert compat.sm_supported("4.2", "12.0") is None
 
 
 def test_cudnn_version_encodings() -> None:

@@ -9,12 +9,11 @@ import shutil
 import pytest
 
 from gputk.host import LiveHost
+from gputk.parsers.cuda_version import parse_version_json, parse_version_txt
 from gputk.probes.cuda import (
     active_nvcc,
     cuda_home,
     find_toolkits,
-    parse_version_json,
-    parse_version_txt,
     pip_cuda_wheels,
 )
 from gputk.snapshot import SnapshotWriter
@@ -73,7 +72,8 @@ def test_several_toolkits_each_once_with_links(multi: SnapshotWriter) -> None:
     assert new.bin_dir == "/usr/local/cuda-12.3/bin"
     assert new.lib_dir == "/usr/local/cuda-12.3/lib64"
     assert new.nvcc == "/usr/local/cuda-12.3/bin/nvcc"
-    assert new.to_dict()["min_driver"] == "525.60.13"
+    # the toolkit's own minimum (the same answer the doctor gives), and its major's MVC floor
+    assert (new.to_dict()["min_driver"], new.to_dict()["mvc_floor"]) == ("545.23.08", "525.60.13")
 
 
 def test_version_from_nvcc_then_directory_name(snap: SnapshotWriter) -> None:

@@ -90,12 +90,16 @@ def test_allow_missing_and_prefix(machine: SnapshotWriter, capsys: pytest.Captur
 
 
 def test_bad_input_is_one_line_error(machine: SnapshotWriter, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(machine, "--cuda", "twelve") == 1
-    assert cli(machine, "--shell", "tcsh") == 1
+    # a malformed value is a usage error (2); a well-formed one the machine lacks is explained (1)
+    assert cli(machine, "--cuda", "twelve") == 2
+    assert cli(machine, "--cuda", "12." + "1" * 5000) == 2
+    assert cli(machine, "--shell", "tcsh") == 2
     assert cli(machine, "--cudnn", "/nowhere") == 1
     out, err = capsys.readouterr()
     assert out == ""
     assert "Traceback" not in err and "expected one of bash, zsh, fish, sh" in err
+    assert "'12.11111111111111111... (5003 characters)': expected a version like 12, 12.3" in err
+    assert all(len(line) < 200 for line in err.splitlines())
 
 
 def test_auto_rule_uses_driver(machine: SnapshotWriter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,16 +152,17 @@ def test_cudnn_outside_toolkit(machine: SnapshotWriter, capsys: pytest.CaptureFi
 def test_list(machine: SnapshotWriter, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(machine, "--list") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["version", "kind", "path", "nvcc", "links", "active"]
+    assert lines[0].split() == ["version", "kind", "path", "nvcc", "links", "min", "driver", "active"]
     assert lines[2].split() == [
         "12.3.2",
         "local",
         "/usr/local/cuda-12.3",
         "/usr/local/cuda-12.3/bin/nvcc",
         "/usr/local/cuda",
+        "545.23.08",  # the same minimum driver `gputk doctor` gives for CUDA 12.3.2
         "yes",
     ]
-    assert lines[3].split()[-1] == "-"
+    assert lines[3].split()[-2] == "-"
     assert cli(machine, "--list", "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert [t["active"] for t in data["toolkits"]] == [False, True, False]
@@ -225,3 +230,86 @@ def test_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["env", "--cuda", "12.3"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and "installed: 13.0.88 (/usr/local/cuda-13.0)" in err
+
+
+@pytest.mark.parametrize(
+    ("shell", "rc", "line"),
+    [
+        ("bash", ".bashrc", "source ~/.bashrc"),
+        ("zsh", ".zshrc", "source ~/.zshrc"),
+        ("fish", ".config/fish/config.fish", "source ~/.config/fish/config.fish"),
+        ("sh", ".profile", ". ~/.profile"),
+    ],
+)
+def test_write_says_what_to_run_next(
+    shell: str,
+    rc: str,
+    line: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("ZDOTDIR", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    args = ["env", "--prefix", "/opt/cuda-x", "--allow-missing", "--shell", shell]
+    assert run_cli([*args, "--write"]) == 0
+    err = capsys.readouterr().err
+    assert f"next, to use it in this terminal: {line}\n" in err
+    assert (tmp_path / rc).is_file()
+    assert run_cli([*args, "--write"]) == 0  # unchanged: the line is still worth saying
+    assert line in capsys.readouterr().err
+    assert run_cli(["env", "--shell", shell, "--remove"]) == 0
+    err = capsys.readouterr().err
+    assert "gputk block removed" in err and "open a new terminal" in err and "source" not in err
+
+
+def test_write_to_a_named_file_outside_home_quotes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    rc = tmp_path / "my rc"
+    assert run_cli(["env", "--prefix", "/opt/x", "--allow-missing", "--shell", "bash", "--write", str(rc)]) == 0
+    assert f"source '{rc}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["env", "some-file"],  # an rc file without --write
+        ["env", "--list", "--write"],
+        ["env", "--list", "--remove"],
+        ["env", "--write", "--snapshot", "."],
+        ["env", "--remove", "--snapshot", "."],
+        ["env", "--cuda", "12.3.4.5"],
+        ["env", "--cuda", ""],
+    ],
+    ids=lambda a: " ".join(a[1:]) or "empty",
+)
+def test_usage_errors_exit_2_before_touching_anything(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_fits_a_narrow_terminal(
+    machine: SnapshotWriter, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    assert cli(machine, "--list") == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 60
+    blocks = out.split("\n\n")
+    assert blocks[1].splitlines() == [
+        "12.3.2  local  active",
+        "  path:   /usr/local/cuda-12.3",
+        "  nvcc:   /usr/local/cuda-12.3/bin/nvcc",
+        "  links:  /usr/local/cuda",
+        "  driver: >= 545.23.08",
+    ]
+    assert len(blocks) == 3

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gputk.errors import GputkError
-from gputk.services.rcfile import NO_EOL_NOTE, find_blocks, remove_block, write_block
+from gputk.services.rcfile import MAX_RC_BYTES, NO_EOL_NOTE, find_blocks, remove_block, write_block
 
 
 def block(release: str, body: str = "export CUDA_HOME=/usr/local/cuda") -> str:
@@ -149,3 +149,154 @@ def test_concurrent_writers_do_not_interleave_or_lose_content(tmp_path: Path) ->
     tail = data[len(original) :].decode()
     assert tail in {block(r, "export CUDA_HOME=/usr/local/cuda") for r in releases}
     assert [p.name for p in tmp_path.iterdir() if ".gputk-" in p.name] == []
+
+
+# --- Files the user owns: odd files are refused, every byte comes back, nothing is left behind ---
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Lock and temp files gputk would have left next to the rc file."""
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".gputk.lock") or ".gputk-" in p.name)
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        b"export A=1\r",  # a last line ending in a lone CR
+        b"export A=1\rexport B=2\r",  # CR-only line endings (old Mac editors)
+        b"export A=1\rexport B=2",  # CR-only, no final line break
+        b"export A=1\r\n\r",  # CRLF file whose last line is a lone CR
+        b"\r",
+        b"\n",
+    ],
+    ids=["lone-cr-end", "cr-only", "cr-only-no-final", "crlf-then-cr", "just-cr", "just-lf"],
+)
+def test_remove_gives_back_the_exact_bytes(original: bytes, tmp_path: Path) -> None:
+    rc = tmp_path / ".bashrc"
+    rc.write_bytes(original)
+    write_block(str(rc), block("12.3"))
+    assert rc.read_bytes().startswith(original)
+    assert find_blocks(rc.read_bytes())
+    write_block(str(rc), block("11.8"))
+    assert remove_block(str(rc)).action == "removed"
+    assert rc.read_bytes() == original
+    assert leftovers(tmp_path) == []
+
+
+def test_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "rc.fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / ".bashrc"
+    link.symlink_to(fifo)
+    for path in (fifo, link):
+        with pytest.raises(GputkError, match=r"not a regular file"):
+            write_block(str(path), block("12.3"))  # a FIFO would block an open() or read() forever
+        with pytest.raises(GputkError, match=r"not a regular file"):
+            remove_block(str(path))
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink()
+    assert leftovers(tmp_path) == [] and not Path(str(fifo) + ".gputk.bak").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+def test_character_device_is_refused_not_replaced(tmp_path: Path) -> None:
+    null = tmp_path / "null"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a copy of /dev/null inside the sandbox
+    link = tmp_path / ".bashrc"
+    link.symlink_to(null)
+    for path in (null, link):
+        with pytest.raises(GputkError, match=r"not a regular file"):
+            write_block(str(path), block("12.3"))
+    assert stat.S_ISCHR(os.lstat(null).st_mode)
+    assert leftovers(tmp_path) == []
+
+
+def test_directory_and_dangling_link_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(GputkError, match=r"is a directory"):
+        write_block(str(tmp_path), block("12.3"))
+    link = tmp_path / ".bashrc"
+    link.symlink_to(tmp_path / "elsewhere" / "bashrc")
+    with pytest.raises(GputkError, match=r"which does not exist"):
+        write_block(str(link), block("12.3"))
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_huge_file_is_refused_untouched(tmp_path: Path) -> None:
+    rc = tmp_path / ".bashrc"
+    big = b"# filler\n" * (MAX_RC_BYTES // 9 + 1)
+    rc.write_bytes(big)
+    with pytest.raises(GputkError, match=r"larger than 4 MiB"):
+        write_block(str(rc), block("12.3"))
+    assert rc.read_bytes() == big
+    assert leftovers(tmp_path) == []
+
+
+def test_hardlinked_rc_stays_one_file(tmp_path: Path) -> None:
+    rc = tmp_path / ".bashrc"
+    rc.write_bytes(b"export A=1\n")
+    other = tmp_path / "bashrc.shared"
+    os.link(rc, other)
+    change = write_block(str(rc), block("12.3"))
+    assert change.in_place
+    assert os.path.samefile(rc, other) and rc.stat().st_nlink == 2
+    assert other.read_bytes() == b"export A=1\n" + block("12.3").encode()
+    assert remove_block(str(other)).action == "removed"
+    assert os.path.samefile(rc, other) and rc.read_bytes() == b"export A=1\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_symlink_planted_at_the_lock_path_is_not_followed(tmp_path: Path) -> None:
+    rc = tmp_path / ".bashrc"
+    rc.write_bytes(b"export A=1\n")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    victim.chmod(0o600)
+    lock = tmp_path / ".bashrc.gputk.lock"
+    lock.symlink_to(victim)
+    with pytest.raises(GputkError, match=r"is a symlink; refusing to follow it"):
+        write_block(str(rc), block("12.3"))
+    missing = tmp_path / "not-there"
+    lock.unlink()
+    lock.symlink_to(missing)
+    with pytest.raises(GputkError, match=r"is a symlink"):
+        write_block(str(rc), block("12.3"))
+    assert victim.read_bytes() == b"precious\n" and stat.S_IMODE(victim.stat().st_mode) == 0o600
+    assert not missing.exists() and rc.read_bytes() == b"export A=1\n"
+
+
+def test_no_lock_or_temp_file_after_success_or_failure(tmp_path: Path) -> None:
+    rc = tmp_path / ".bashrc"
+    rc.write_bytes(b"export A=1\n")
+    write_block(str(rc), block("12.3"))
+    assert leftovers(tmp_path) == []
+    rc.write_bytes(b"# >>> gputk env (cuda 1) >>>\nno end line\n")
+    with pytest.raises(GputkError, match=r"has no end line"):
+        write_block(str(rc), block("12.3"))
+    assert leftovers(tmp_path) == []
+    assert remove_block(str(tmp_path / "absent")).action == "absent"
+    assert leftovers(tmp_path) == []
+
+
+KILLED_MID_EDIT = """
+import os, sys, tempfile, time
+from gputk.services import rcfile
+target = sys.argv[1]
+with rcfile._locked(target):
+    tempfile.mkstemp(dir=os.path.dirname(target), prefix="." + os.path.basename(target) + rcfile.TEMP_MARK)
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_run_killed_mid_edit_is_recovered_by_the_next(tmp_path: Path) -> None:
+    rc = tmp_path / ".bashrc"
+    rc.write_bytes(b"export A=1\n")
+    child = subprocess.Popen([sys.executable, "-c", KILLED_MID_EDIT, str(rc)], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"holding\n"
+        assert len(leftovers(tmp_path)) == 2  # its lock and its temp file
+    finally:
+        child.kill()  # SIGKILL: no cleanup runs
+        child.wait(timeout=30)
+    assert write_block(str(rc), block("12.3")).action == "appended"  # the dead run's lock is free
+    assert leftovers(tmp_path) == []
+    assert rc.read_bytes() == b"export A=1\n" + block("12.3").encode()

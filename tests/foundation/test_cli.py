@@ -128,3 +128,39 @@ def test_json_envelope_is_versioned(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert data["schema"] == "gputk.report/1"
     assert data["gputk_version"] == __version__
     assert (data["commands"], data["files"], data["redacted"]) == (8, 12, True)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["new"],
+        ["new", "cnn"],
+        ["new", "cnn", "cifar10", "--epochs", "0", "--dry-run"],
+        ["train", ".", "--epochs", "0"],
+        ["doctor", "--check", "nosuch"],
+        ["doctor", "--json", "--markdown"],
+        ["detect", "--snapshot", ".", "--from", "x"],
+        ["env", "--cuda", "twelve"],
+        ["env", "--list", "--write"],
+        ["demo", "nn", "--epochs", "0"],
+        ["doctor", "--no-such-flag"],
+        ["no-such-command"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_usage_errors_exit_2_with_one_error_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    lines = err.splitlines()
+    assert lines[0].startswith("error: ") and all(line.startswith("hint: ") for line in lines[1:])
+
+
+def test_doctor_list_checks_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["doctor", "--list-checks", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "gputk.doctor/1"
+    assert data["checks"][0] == {"id": "platform.os", "title": data["checks"][0]["title"], "depends_on": []}

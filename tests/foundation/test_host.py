@@ -113,8 +113,11 @@ def test_file_helpers_report_absence_as_values(tmp_path: Path) -> None:
     assert host.glob(str(tmp_path / "*.txt")) == [str(tmp_path / "a.txt")]
 
 
-def test_python_probe_errors_become_values() -> None:
+def test_a_bug_in_a_python_probe_is_not_swallowed() -> None:
+    # Probes catch their library's own errors and answer with a status; anything else is a bug
+    # in gputk and must reach the crash log (or the doctor's "error" status), not become a fact.
     def broken() -> dict[str, object]:
         raise RuntimeError("boom")
 
-    assert LiveHost().python_probe("x", broken) == {"status": "error", "detail": "RuntimeError: boom"}
+    with pytest.raises(RuntimeError, match="boom"):
+        LiveHost().python_probe("x", broken)

@@ -128,7 +128,7 @@ def test_hostile_tarballs_are_refused(tmp_path: Path, member: tarfile.TarInfo, w
 
 
 def test_oversized_members_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gputk.snapshot as snapshot
+    import gputk.snapshot.manifest as snapshot
 
     monkeypatch.setattr(snapshot, "MAX_MEMBER_BYTES", 10)
     archive = _tar_with(tmp_path, _member("s/root/big"), data=b"y" * 11)

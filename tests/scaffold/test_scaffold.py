@@ -127,23 +127,23 @@ def test_dest_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["../cnn", "/abs", "a/b", "..", "~x", "CNN!"])
 def test_names_that_are_paths_are_refused(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["new", bad, "mnist", "--dry-run"]) == 1
-    assert run_cli(["new", "gan", bad, "--dry-run"]) == 1
+    assert run_cli(["new", bad, "mnist", "--dry-run"]) == 2  # a usage error
+    assert run_cli(["new", "gan", bad, "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
 
 
 def test_unknown_names_list_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["new", "rnn", "mnist", "--dry-run"]) == 1
+    assert run_cli(["new", "rnn", "mnist", "--dry-run"]) == 2
     assert "valid templates: cnn, gan" in capsys.readouterr().err
-    assert run_cli(["new", "cnn", "mnist", "--dry-run"]) == 1
+    assert run_cli(["new", "cnn", "mnist", "--dry-run"]) == 2
     assert "valid data sets: catsdogs, cifar10" in capsys.readouterr().err
 
 
 def test_option_checks(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["new", "gan", "mnist", "--image-size", "64", "--dry-run"]) == 1
+    assert run_cli(["new", "gan", "mnist", "--image-size", "64", "--dry-run"]) == 2
     assert "--image-size does not apply to the gan template" in capsys.readouterr().err
-    assert run_cli(["new", "cnn", "cifar10", "--epochs", "0", "--dry-run"]) == 1
+    assert run_cli(["new", "cnn", "cifar10", "--epochs", "0", "--dry-run"]) == 2
     assert "--epochs 0 is out of range" in capsys.readouterr().err
     assert run_cli(["new", "cnn", "cifar10", "--backend", "mxnet", "--dry-run"]) == 2
 
