@@ -138,10 +138,18 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
     misfit = build_fit(name, r, ctx)  # the build vs this GPU / driver / loaded cuDNN (gputk.compat)
     if misfit is not None:
         return Outcome(misfit.status, misfit.summary, (*evidence, *misfit.evidence), misfit.fix)
+    return _gpu_use(name, r, desc, evidence, ctx)
+
+
+def _gpu_use(name: str, r: dict[str, Any], desc: str, evidence: list[Evidence], ctx: Context) -> Outcome:
+    """The framework's own answer once no lower layer explains it: a CPU-only build, no GPU seen
+    (a CUDA error code named with its meaning), a failed operation, or a pass."""
+    p = ctx.platform()
     gpu_count = int(r.get("gpu_count") or 0)
     if r.get("cpu_only_build"):
-        fix = _reinstall(name, p, ctx)
-        return failed(f"{desc} cannot use the GPU: it is a CPU-only build", evidence, fix)
+        return failed(
+            f"{desc} cannot use the GPU: it is a CPU-only build", evidence, _reinstall(name, p, ctx)
+        )
     if name == "numba" and not r.get("numba_cuda") and gpu_count == 0:
         return failed(
             f"{desc} sees no GPU; numba-cuda (the maintained CUDA target) is not installed",
@@ -149,20 +157,13 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
             _reinstall(name, p, ctx),
         )
     explained = _cuda_error(r, evidence)
+    missing = r.get("missing_libs") or []
+    if explained is not None and not missing and (gpu_count == 0 or r.get("op_ok") is False):
+        what = "sees no GPU" if gpu_count == 0 else f"sees {gpu_count} GPU(s) but a tiny operation failed"
+        return failed(f"{desc} {what}: {explained.describe()}", evidence, Fix(explained.fix + ".", ()))
     if gpu_count == 0:
-        missing = r.get("missing_libs") or []
         why = f"cannot load {', '.join(missing)}" if missing else r.get("gpu_error") or "no GPU device listed"
-        if explained is not None and not missing:
-            return failed(
-                f"{desc} sees no GPU: {explained.describe()}", evidence, Fix(explained.fix + ".", ())
-            )
         return failed(f"{desc} sees no GPU: {why}", evidence, _reinstall(name, p, ctx))
-    if r.get("op_ok") is False and explained is not None:
-        return failed(
-            f"{desc} sees {gpu_count} GPU(s) but a tiny operation failed: {explained.describe()}",
-            evidence,
-            Fix(explained.fix + ".", ()),
-        )
     if r.get("op_ok") is False:
         return failed(
             f"{desc} sees {gpu_count} GPU(s) but a tiny operation on it failed: {r.get('op_error')}",

@@ -546,3 +546,17 @@ def test_new_evidence_is_in_the_snapshot_doctor_reads(snap: SnapshotWriter) -> N
     assert system.units(host).state("nvidia-fabricmanager.service") == "active"
     assert system.units(host).fm_version == "535.54.03"
     assert system.nvswitches(host) == NVSWITCHES
+
+
+def test_gpu_gone_from_the_bus_is_not_no_gpu(snap: SnapshotWriter) -> None:
+    """The GPU fell off the bus and is no longer enumerated; this boot's kernel log still names it."""
+    m = HEALTHY.but(
+        gpus=(), nvml=None, smi=None, kernel_log=klog("fallen-off-bus-r570-dmesg.txt"), frameworks={}
+    )
+    report = run(snap, m)
+    c = report.get("hardware.gpu")
+    assert c.status == "fail"
+    assert c.summary.startswith(
+        "no NVIDIA GPU on the PCI bus now, but the kernel log of this boot shows 0000:b3:00.0"
+    )
+    assert "has no NVIDIA GPU" not in c.fix.text and "reseat" in c.fix.text
