@@ -9,6 +9,7 @@ from typing import Any
 
 from gputk.doctor.runner import diagnose
 from gputk.models.doctor import DoctorReport
+from gputk.probes import kernel_log
 from gputk.snapshot import SnapshotWriter
 from tests.conftest import FIXTURES
 from tests.doctor.scenarios import HEALTHY, Gpu, Machine, build, torch_ok
@@ -140,7 +141,7 @@ def test_xid94_contained_ecc_error_says_drain_and_reset_not_reinstall(snap: Snap
 def test_kernel_log_that_needs_root_is_said_not_read_as_clean(snap: SnapshotWriter) -> None:
     m = HEALTHY.but(
         kernel_log=None,
-        extra_commands={("dmesg",): "dmesg: read kernel buffer failed: Operation not permitted\n"},
+        extra_commands={kernel_log.DMESG_ARGV: "dmesg: read kernel buffer failed: Operation not permitted\n"},
     )
     report = run(snap, m)
     assert bad(report) == {}
@@ -540,7 +541,7 @@ def test_new_evidence_is_in_the_snapshot_doctor_reads(snap: SnapshotWriter) -> N
     """The checks read the commands the report records (probes/kernel_log.py, probes/system.py)."""
     w = build(snap, _hgx())
     host = w.host()
-    from gputk.probes import kernel_log, system
+    from gputk.probes import system
 
     assert kernel_log.kernel_log(host).status == "ok"
     assert system.units(host).state("nvidia-fabricmanager.service") == "active"
