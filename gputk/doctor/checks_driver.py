@@ -248,11 +248,20 @@ def _nvml_not_asked(ctx: Context) -> Outcome | None:
     return failed(
         f"NVML {why}; nvidia-smi failed: {smi.detail}",
         [ev("nvidia-smi -q -x", smi.detail)],
-        Fix(
-            "See the driver checks above; reinstalling the driver usually fixes a broken user space.",
-            fixes.install_driver(ctx.platform(), fixes.branch_of(ctx.kernel().loaded_version)),
+        _reinstall_or_log(
+            ctx, "See the driver checks above; reinstalling the driver usually fixes a broken user space."
         ),
     )
+
+
+def _reinstall_or_log(ctx: Context, text: str) -> Fix:
+    """ "Reinstall" only when nothing more specific is known: an NVRM message that explains the
+    failure (kernel.nvrm) or an Xid (gpu.xid) names the cause and its fix instead."""
+    for cid in ("kernel.nvrm", "gpu.xid"):
+        r = ctx.result(cid)
+        if r is not None and r.status in ("fail", "warn") and r.fix is not None:
+            return Fix(f"The kernel log explains it ({cid}: {r.summary}). {r.fix.text}", r.fix.commands)
+    return Fix(text, fixes.install_driver(ctx.platform(), fixes.branch_of(ctx.kernel().loaded_version)))
 
 
 def _nvml_init_failed(ctx: Context) -> Outcome:
@@ -301,11 +310,13 @@ def _nvml_init_failed(ctx: Context) -> Outcome:
     return failed(
         f"NVML failed: {nv.detail or nv.status}",
         evidence,
-        Fix("Reinstall one consistent driver.", fixes.install_driver(p, branch)),
+        _reinstall_or_log(ctx, "Reinstall one consistent driver."),
     )
 
 
-@check("driver.nvml", "NVML initialises", depends_on=("driver.kernel-module",))
+@check(
+    "driver.nvml", "NVML initialises", depends_on=("driver.kernel-module",), after=("kernel.nvrm", "gpu.xid")
+)
 def nvml(ctx: Context) -> Outcome:
     """A version mismatch first (whatever NVML said), then NVML's own answer."""
     mismatch = _mismatch_outcome(ctx)
@@ -364,7 +375,12 @@ def _smi_vs_nvml(ctx: Context, summary: str, evidence: list[Evidence]) -> Outcom
     return passed(summary + "; agrees with NVML", *evidence)
 
 
-@check("driver.nvidia-smi", "nvidia-smi answers and agrees with NVML", depends_on=("driver.nvml",))
+@check(
+    "driver.nvidia-smi",
+    "nvidia-smi answers and agrees with NVML",
+    depends_on=("driver.nvml",),
+    after=("kernel.nvrm", "gpu.xid"),
+)
 def nvidia_smi(ctx: Context) -> Outcome:
     smi = ctx.smi()
     cmd = smi.command
@@ -384,9 +400,8 @@ def nvidia_smi(ctx: Context) -> Outcome:
         return failed(
             f"nvidia-smi failed: {smi.detail}",
             evidence,
-            Fix(
-                "See driver.nvml; reinstalling one consistent driver fixes a broken user space.",
-                fixes.install_driver(ctx.platform(), fixes.branch_of(ctx.kernel().loaded_version)),
+            _reinstall_or_log(
+                ctx, "See driver.nvml; reinstalling one consistent driver fixes a broken user space."
             ),
         )
     drv = smi.driver

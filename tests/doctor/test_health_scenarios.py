@@ -561,3 +561,18 @@ def test_gpu_gone_from_the_bus_is_not_no_gpu(snap: SnapshotWriter) -> None:
         "no NVIDIA GPU on the PCI bus now, but the kernel log of this boot shows 0000:b3:00.0"
     )
     assert "has no NVIDIA GPU" not in c.fix.text and "reseat" in c.fix.text
+
+
+def test_failed_nvml_points_at_the_kernel_log_not_a_reinstall(snap: SnapshotWriter) -> None:
+    m = HEALTHY.but(
+        nvml="error",
+        nvml_detail="nvmlInit failed: NVMLError_Unknown: Unknown Error",
+        smi=None,
+        kernel_log=klog("api-mismatch-gsp-firmware-dmesg.txt"),
+        frameworks={},
+    )
+    report = run(snap, m)
+    assert bad(report) == {"driver.nvml": "fail", "kernel.nvrm": "fail"}
+    fix = report.get("driver.nvml").fix
+    assert fix.text.startswith("The kernel log explains it (kernel.nvrm: user-space driver 570.153.02 talks")
+    assert not any("apt-get install" in c for c in fix.commands)
