@@ -236,7 +236,10 @@ def fabric(ctx: Context) -> Outcome:
             evidence,
             fix,
         )
-    if switches and state in ("failed", "inactive", "not-found"):
+    ready = bool(health) and all(
+        g.fabric_state == "Completed" and g.fabric_status == "Success" for g in health
+    )
+    if switches and state in ("failed", "inactive", "not-found") and not ready:
         what = "is not installed" if state == "not-found" else f"is {state}"
         return failed(f"{len(switches)} NVSwitch(es) but the fabric manager {what}{err802}", evidence, fix)
     if pending or bad_status:

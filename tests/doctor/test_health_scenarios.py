@@ -576,3 +576,24 @@ def test_failed_nvml_points_at_the_kernel_log_not_a_reinstall(snap: SnapshotWrit
     fix = report.get("driver.nvml").fix
     assert fix.text.startswith("The kernel log explains it (kernel.nvrm: user-space driver 570.153.02 talks")
     assert not any("apt-get install" in c for c in fix.commands)
+
+
+def test_fabric_ready_with_the_manager_in_a_driver_container_is_healthy(snap: SnapshotWriter) -> None:
+    """GPU-operator nodes run the fabric manager inside the driver container: no host unit, fabric Completed."""
+    xml, gpus = dgx(8, mig=False)
+    xml = re.sub(
+        r"<fabric>.*?</fabric>",
+        "<fabric><state>Completed</state><status>Success</status></fabric>",
+        xml,
+        flags=re.S,
+    )
+    units = FM_ACTIVE.replace(
+        "LoadState=loaded\nActiveState=active\nSubState=running",
+        "LoadState=not-found\nActiveState=inactive\nSubState=dead",
+        1,
+    )
+    report = run(snap, a100(xml, gpus=gpus, nvswitches=NVSWITCHES, units=units))
+    assert bad(report) == {}, [
+        (c.id, c.summary) for c in report.checks if c.status in ("fail", "warn", "error")
+    ]
+    assert report.get("gpu.fabric").summary.endswith("fabric Completed")

@@ -36,6 +36,13 @@ def test_capture_round_trip_gives_the_same_facts(tmp_path: Path) -> None:
     assert (nvcc_snap.stdout, nvcc_snap.error) == (nvcc_live.stdout, nvcc_live.error)
     assert snap.run(["nvidia-smi", "-q", "-x"]).error == live.run(["nvidia-smi", "-q", "-x"]).error
     assert python_env(snap)["site_packages"] == python_env(live)["site_packages"]
+    from gputk.probes import kernel_log, system
+
+    assert kernel_log.kernel_log(snap) == kernel_log.kernel_log(live)
+    assert system.units(snap) == system.units(live)
+    assert system.module_config(snap) == system.module_config(live)
+    assert system.access(snap).nodes == system.access(live).nodes
+    assert system.nvswitches(snap) == system.nvswitches(live)
     assert snap.manifest["format"] == "gputk-snapshot" and snap.manifest["version"] == 1
 
 
@@ -56,6 +63,9 @@ def test_report_cli_writes_a_directory_and_refuses_to_overwrite(tmp_path: Path, 
         ["lshw", "-C", "display", "-json"],
         ["nvcc", "--version"],
         ["ldconfig", "-p"],
+        ["modinfo", "nvidia"],
+        ["id"],
+        ["ls", "-l", "/dev"],
     ):
         assert argv in argvs
     assert run_cli(["report", "-o", str(out), "--no-frameworks"]) == 1
