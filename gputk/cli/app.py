@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "new",
     "train",
     "report",
+    "fleet",
 )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from gputk.cli.common import JsonOpt, output_path
+from gputk.cli.common import JsonOpt
 
 if TYPE_CHECKING:
     from gputk.models.demo import DemoResult, DeviceChoice
@@ -23,7 +23,22 @@ class DeviceName(str, enum.Enum):
 
 class Dtype(str, enum.Enum):
     float32 = "float32"
+    tf32 = "tf32"
     float16 = "float16"
+
+
+class MandelDtype(str, enum.Enum):
+    float64 = "float64"
+    float32 = "float32"
+
+
+class MandelSize(str, enum.Enum):
+    seeds = "seeds"
+    hd = "hd"
+    k4 = "4k"
+
+
+MANDEL_SIZES = {"seeds": (1536, 1024), "hd": (1920, 1080), "4k": (3840, 2160)}
 
 
 DeviceOpt = Annotated[
@@ -33,10 +48,20 @@ DeviceOpt = Annotated[
         help="auto: the GPU when it works, else the CPU (with a note why); gpu: fail if it cannot be used.",
     ),
 ]
-RepeatsOpt = Annotated[int, typer.Option("--repeats", help="Steady-state runs timed after the first call.")]
+RepeatsOpt = Annotated[
+    int,
+    typer.Option(
+        "--repeats", help="Timed intervals after the warm-up (1..1000); each may batch several calls."
+    ),
+]
 PngOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
-    typer.Option("--output", "-o", help="Write the picture to this PNG file.", metavar="PNG", callback=output_path),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the picture to this PNG file (the name must end in .png).",
+        metavar="PNG",
+    ),
 ]
 
 demo_app = typer.Typer(
@@ -69,48 +94,98 @@ METRIC_LABELS = {
 
 
 def _render(result: DemoResult, json_out: bool) -> int:
-    """Text or JSON on stdout; exit 0 when every backend matched its reference, else 1."""
-    from gputk import ui
+    """Text or JSON on stdout; exit 0 when every backend matched its reference, else 1.
 
-    for note in result.notes:
-        ui.note(note)
+    Notes were already said on stderr while the demo ran (before any progress display).
+    """
+    from gputk import ui
+    from gputk.cli import units
+
     if json_out:
         ui.print_json("demo", result.as_json())
         return 0 if result.verified else 1
     metric_names = sorted({k for r in result.runs for k in r.metrics})
+    t_unit, factor = units.time_unit([r.timings.median_ms for r in result.runs])
     rows = []
     for r in result.runs:
-        check = "PASS" if r.verified else "FAIL"
         t = r.timings
         rows.append(
             [
                 r.backend,
-                check,
+                "PASS" if r.verified else "FAIL",
                 f"{_fmt(r.max_error)} (tol {_fmt(r.tolerance)})",
-                _fmt(t.first_ms),
-                _fmt(t.median_ms),
-                _fmt(t.min_ms),
+                units.num(t.first_ms * factor),
+                units.num(t.median_ms * factor),
+                units.num(t.min_ms * factor),
             ]
             + [_fmt(r.metrics.get(m)) for m in metric_names]
         )
-    params = ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "region")
+    params = ", ".join(f"{k}={v}" for k, v in result.params.items() if k not in ("region", "case"))
     labels = [METRIC_LABELS.get(m, m) for m in metric_names]
-    columns = ["backend", "check", "max error", "first ms", "median ms", "min ms", *labels]
+    columns = [
+        "backend",
+        "check",
+        "max error",
+        f"first ({t_unit})",
+        f"median ({t_unit})",
+        f"min ({t_unit})",
+        *labels,
+    ]
     ui.print_table(columns, rows, title=f"{result.demo} on {result.device.upper()} ({params})")
+    out = ui.out()
     for r in result.runs:
         if r.note:
-            ui.out().print(f"  {r.backend}: {ui.escape(r.note)}", highlight=False)
+            out.print(f"  {r.backend}: {ui.escape(r.note)}", highlight=False)
+    _render_extra(result)
+    for kind, path in result.outputs.items():
+        ui.action("write", f"{path} ({kind})")
+    return _verdict(result)
+
+
+def _render_extra(result: DemoResult) -> None:
+    from gputk import ui
+    from gputk.cli import units
+
+    out = ui.out()
+    case = result.params.get("case")
+    if case:
+        out.print(f"  {ui.escape(str(case))}", highlight=False)
+    rates = result.extra.get("rates") or {}
+    for backend, entry in rates.items():
+        if not isinstance(entry, dict):
+            continue
+        line = f"  {backend}: {units.num(entry['iterations_per_s'] / 1e9)} G iterations/s"
+        if "fraction_of_peak" in entry:
+            peak = entry["peak"]
+            line += f", {entry['fraction_of_peak']:.1%} of the {peak['name']} ({units.num(peak['value'])} TFLOP/s)"
+        out.print(ui.escape(line), highlight=False)
     compare = result.extra.get("compare")
     if compare:
         w, h = compare["python_size"]
         speedups = ", ".join(f"{b} {s:,.0f}x" for b, s in compare["speedups"].items())
-        ui.out().print(f"speed-up over the plain-Python loop (timed at {w}x{h}, per pixel): {speedups}")
-    for kind, path in result.outputs.items():
-        ui.action("write", f"{path} ({kind})")
-    worst = max(r.max_error for r in result.runs)
-    verdict = "PASS" if result.verified else "FAIL"
-    ui.out().print(f"{verdict}: max error {_fmt(worst)} against {ui.escape(result.reference)}")
-    return 0 if result.verified else 1
+        out.print(
+            f"speed-up over the plain-Python loop (timed at {w}x{h}, per pixel): {speedups}", highlight=False
+        )
+
+
+def _verdict(result: DemoResult) -> int:
+    """PASS with the largest error, or FAIL naming each criterion that failed."""
+    from gputk import ui
+
+    if result.verified:
+        worst = max(r.max_error for r in result.runs)
+        ui.out().print(
+            f"PASS: max error {_fmt(worst)} against {ui.escape(result.reference)}", highlight=False
+        )
+        return 0
+    for r in result.runs:
+        if not r.verified:
+            why = (
+                r.failed
+                or f"max error {_fmt(r.max_error)} > tolerance {_fmt(r.tolerance)} against {result.reference}"
+            )
+            ui.out().print(f"FAIL: {r.backend}: {ui.escape(why)}", highlight=False)
+    return 1
 
 
 @demo_app.command("vector-add")
@@ -126,18 +201,29 @@ def vector_add(
 
     \b
         gputk demo vector-add
-        gputk demo vector-add --device cpu --json
+        gputk demo vector-add --size 100000000 --device cpu --json
     """
+    from gputk import ui
+    from gputk.host import LiveHost
     from gputk.services import demo as svc
 
-    return _render(svc.vector_add(size, _device(device), repeats), json_out)
+    return _render(svc.vector_add(LiveHost(), size, _device(device), repeats, ui.note), json_out)
 
 
 @demo_app.command("mandelbrot")
 def mandelbrot(
     width: Annotated[int, typer.Option("--width", help="Pixels across.")] = 1536,
     height: Annotated[int, typer.Option("--height", help="Pixels down.")] = 1024,
-    iters: Annotated[int, typer.Option("--iters", help="Iterations per pixel.")] = 20,
+    size: Annotated[
+        Optional[MandelSize],  # noqa: UP045 - typer needs Optional on 3.10
+        typer.Option(
+            "--size", help="A preset image size (sets --width and --height): seeds 1536x1024, hd, 4k."
+        ),
+    ] = None,
+    iters: Annotated[int, typer.Option("--iters", help="Iterations per pixel (1..100000).")] = 20,
+    dtype: Annotated[
+        MandelDtype, typer.Option("--dtype", help="Arithmetic: float64 (the seeds') or float32.")
+    ] = MandelDtype.float64,
     output: PngOpt = None,
     compare: Annotated[
         bool,
@@ -154,11 +240,17 @@ def mandelbrot(
     \b
         gputk demo mandelbrot -o mandelbrot.png
         gputk demo mandelbrot --device cpu --compare
-        gputk demo mandelbrot --iters 200 --device gpu
+        gputk demo mandelbrot --size 4k --iters 1000 --device gpu
     """
+    from gputk import ui
+    from gputk.host import LiveHost
     from gputk.services import demo as svc
 
-    result = svc.mandelbrot(width, height, iters, _device(device), repeats, output, compare)
+    if size is not None:
+        width, height = MANDEL_SIZES[size.value]
+    result = svc.mandelbrot(
+        LiveHost(), width, height, iters, _device(device), repeats, output, compare, dtype.value, ui.note
+    )
     return _render(result, json_out)
 
 
@@ -176,11 +268,14 @@ def matmul(
 
     \b
         gputk demo matmul
-        gputk demo matmul --dtype float16 --device gpu
+        gputk demo matmul --size 8192 --dtype float16 --device gpu
+        gputk demo matmul --dtype tf32 --device gpu
     """
+    from gputk import ui
+    from gputk.host import LiveHost
     from gputk.services import demo as svc
 
-    return _render(svc.matmul(size, dtype.value, _device(device), repeats), json_out)
+    return _render(svc.matmul(LiveHost(), size, dtype.value, _device(device), repeats, ui.note), json_out)
 
 
 @demo_app.command("nn")
@@ -199,13 +294,15 @@ def nn(
 
     \b
         gputk demo nn -o boundary.png
-        gputk demo nn --epochs 2000 --hidden 32 --json
+        gputk demo nn --epochs 2000 --hidden 32 --device cpu --json
     """
+    from gputk import ui
+    from gputk.host import LiveHost
     from gputk.services import demo as svc
 
     progress = None if json_out else _EpochProgress()
     try:
-        result = svc.nn(epochs, hidden, samples, lr, _device(device), output, progress)
+        result = svc.nn(LiveHost(), epochs, hidden, samples, lr, _device(device), output, progress, ui.note)
     finally:
         if progress is not None:
             progress.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -23,9 +25,13 @@ Examples:
 
 \b
     gputk doctor
-    gputk doctor --check driver.nvml -v
-    gputk doctor --no-frameworks --json | jq .status
-    gputk doctor --markdown > doctor.md   # to paste
+    gputk doctor --check driver.nvml --check cuda.driver-compat -v
+    gputk doctor --no-frameworks --json | jq '.checks[] | select(.status=="fail")'
+    gputk doctor --markdown > doctor.md      # redacted, to paste into an issue
+    gputk doctor --profile prolog --exit-codes nagios                 # Slurm prolog, NHC
+    gputk doctor --profile quick --prometheus /var/lib/node_exporter/textfile/gputk.prom
+
+Cluster recipes (Slurm, NHC, Node Problem Detector, Kubernetes): docs/cluster.md.
 """
 
 MARKS = {
@@ -38,6 +44,45 @@ MARKS = {
 CheckOpt = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional on 3.10
     typer.Option("--check", help="Run only this check (and what it depends on); repeatable.", metavar="ID"),
+]
+
+
+
+class ProfileName(str, enum.Enum):
+    full = "full"
+    quick = "quick"
+    prolog = "prolog"
+
+
+class ExitCodes(str, enum.Enum):
+    default = "default"
+    nagios = "nagios"
+
+
+ProfileOpt = Annotated[
+    ProfileName,
+    typer.Option(
+        "--profile",
+        help="full: every check with the framework probes; quick: no framework probes, done within 30 s; "
+        "prolog: the node's own layers only, done within 8 s even when a GPU tool hangs (Slurm prolog, "
+        "HealthCheckProgram).",
+    ),
+]
+ExitCodesOpt = Annotated[
+    ExitCodes,
+    typer.Option(
+        "--exit-codes",
+        help="nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, with one Nagios status line first "
+        "(NHC and check runners); default: 0 no failures, 1 failures.",
+    ),
+]
+PrometheusOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
+    typer.Option(
+        "--prometheus",
+        help="Also write the results as node_exporter textfile metrics (replaced atomically).",
+        metavar="FILE",
+    ),
 ]
 
 
@@ -130,6 +175,9 @@ def doctor(
     no_frameworks: Annotated[
         bool, typer.Option("--no-frameworks", help="Skip the framework probes (the slow part).")
     ] = False,
+    profile: ProfileOpt = ProfileName.full,
+    exit_codes: ExitCodesOpt = ExitCodes.default,
+    prometheus: PrometheusOpt = None,
 ) -> int:
     from gputk.errors import InputError, UsageError
 
@@ -138,15 +186,38 @@ def doctor(
     if list_checks:
         _list_checks(json_out)
         return 0
-    from gputk import __version__, ui
-    from gputk.doctor.runner import diagnose, select
+    import dataclasses
+    import time
 
+    from gputk import __version__, ui
+    from gputk.doctor.profiles import PROFILES, diagnose_profile
+    from gputk.doctor.runner import select
+
+    chosen = PROFILES[profile.value]
+    if no_frameworks:
+        chosen = dataclasses.replace(chosen, frameworks=False)
     try:
-        select(check or (), not no_frameworks)  # unknown ids fail before touching the machine
+        select(check or (), chosen.frameworks)  # unknown ids fail before touching the machine
     except InputError as exc:
         raise UsageError(exc.message, exc.hint) from None
+    if prometheus is not None:
+        from gputk.services.health import check_metrics_path
+
+        check_metrics_path(str(prometheus))
     host = make_host(snapshot)
-    report = diagnose(host, check or (), frameworks=not no_frameworks)
+    start = time.monotonic()
+    report, facts = diagnose_profile(host, chosen, check or ())
+    if prometheus is not None:
+        from gputk.services.health import prometheus_text, write_prometheus
+
+        text = prometheus_text(report, facts, profile.value, __version__, time.monotonic() - start)
+        write_prometheus(str(prometheus), text)
+    if exit_codes is ExitCodes.nagios:
+        from gputk.services.health import nagios_code, nagios_lines
+
+        if not (json_out or markdown):
+            ui.out().out("\n".join(nagios_lines(report, profile.value)), highlight=False)
+            return nagios_code(report)
     if json_out:
         ui.print_json("doctor", report.to_dict())
     elif markdown:
@@ -155,6 +226,10 @@ def doctor(
         ui.out().out(to_markdown(report, __version__, _redactor(host).text), end="", highlight=False)
     else:
         _print_text(report, verbose)
+    if exit_codes is ExitCodes.nagios:
+        from gputk.services.health import nagios_code
+
+        return nagios_code(report)
     return report.exit_code(strict)
 
 

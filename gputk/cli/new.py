@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -12,6 +13,11 @@ from gputk.cli.common import JsonOpt
 
 if TYPE_CHECKING:
     from gputk.models.scaffold import TemplateInfo
+
+
+class Device(str, enum.Enum):
+    cpu = "cpu"
+    gpu = "gpu"
 
 
 class Backend(str, enum.Enum):
@@ -37,6 +43,11 @@ def new(
     backend: Annotated[
         Optional[Backend], typer.Option("--backend", help="Keras 3 backend (default tensorflow).")  # noqa: UP045
     ] = None,
+    device: Annotated[
+        Optional[Device],  # noqa: UP045
+        typer.Option("--device", help="Machine the project is for: cpu or gpu build in requirements.txt "
+                     "(default: gpu when the NVIDIA driver shows a GPU here)."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty DEST (only the template's files).")
@@ -52,9 +63,11 @@ def new(
         gputk new cnn cifar10
         gputk new cnn catsdogs my-cats --epochs 10
         gputk new gan mnist --backend torch --dry-run
+        gputk new cnn cifar10 --device cpu
     """
     from gputk import ui
     from gputk.errors import UsageError
+    from gputk.host import LiveHost
     from gputk.services import scaffold as svc
 
     if list_:
@@ -74,6 +87,7 @@ def new(
         "image_size": image_size,
         "mixed_precision": mixed_precision,
         "backend": backend.value if backend is not None else None,
+        "device": device.value if device is not None else svc.default_device(LiveHost()),
     }
     verb = {"create": "create", "overwrite": "overwrite", "identical": "identical"}
     result = svc.scaffold(
@@ -85,7 +99,8 @@ def new(
     elif dry_run:
         ui.note(f"dry run: nothing written to {result.dest}")
     else:
-        ui.note(f"next: cd {result.dest} && gputk train --synthetic --epochs 1   (or: python train.py)")
+        ui.note(f"next: cd {shlex.quote(result.dest)} && python -m pip install -r requirements.txt && "
+                "gputk train --synthetic --epochs 1   (or: python train.py)")
     return 0
 
 

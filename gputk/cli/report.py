@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
         help="Capture a snapshot of this machine for a bug report or a colleague.\n\n"
         "Host name, user name, home paths, GPU UUIDs and serials are redacted unless --no-redact. "
         "Other commands read it back with --snapshot PATH.\n\n"
-        "Examples:\n\n\b\n    gputk report -o gpu-box.tar.gz\n    gputk report --no-redact -o my-box/",
+        "Examples:\n\n\b\n    gputk report -o gpu-box.tar.gz\n    gputk report --no-redact -o my-box/\n"
+        "    gputk report -o - > node.tar.gz      # the .tar.gz on stdout (see docs/cluster.md)",
     )(report)
 
 
@@ -24,7 +25,7 @@ def report(
     output: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
         typer.Option(
-            "--output", "-o", help="A .tar.gz file, or a directory that does not exist yet.", metavar="FILE"
+            "--output", "-o", help="A .tar.gz file, a directory that does not exist yet, or - for the .tar.gz on stdout.", metavar="FILE"
         ),
     ] = None,
     no_redact: Annotated[
@@ -36,13 +37,22 @@ def report(
     json_out: JsonOpt = False,
 ) -> int:
     from gputk import ui
-    from gputk.services.report import capture
+    from gputk.errors import InputError
+    from gputk.services.report import STDOUT, capture
 
+    to_stdout = output is not None and str(output) == STDOUT
+    if to_stdout and json_out:
+        raise InputError("--json and -o - both want stdout", "drop --json; the summary goes to stderr")
     with ui.StepProgress("capturing") as progress:
         result = capture(output, redact=not no_redact, frameworks=not no_frameworks, progress=progress)
     for w in result.warnings:
         ui.warn(w)
-    if json_out:
+    if to_stdout:
+        ui.note(
+            f"snapshot written to stdout: {result.commands} commands, {result.files} files"
+            + (", redacted" if result.redacted else ", NOT redacted")
+        )
+    elif json_out:
         ui.print_json("report", result.to_json())
     else:
         ui.out().print(str(result.path))

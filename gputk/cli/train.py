@@ -25,7 +25,12 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def _epoch_line(event: dict[str, Any]) -> str:
-    parts = [f"{event.get('epoch')}/{event.get('epochs')}", f"loss {_fmt(event.get('loss'), '.4f')}"]
+    parts = [f"{event.get('epoch')}/{event.get('epochs')}"]
+    if "g_loss" in event:  # the GAN: generator loss, discriminator loss and accuracy
+        parts += [f"G loss {_fmt(event.get('g_loss'), '.4f')}", f"D loss {_fmt(event.get('d_loss'), '.4f')}",
+                  f"D accuracy {_fmt(event.get('d_accuracy'), '.3f')}"]
+    else:
+        parts.append(f"loss {_fmt(event.get('loss'), '.4f')}")
     if "accuracy" in event:
         parts.append(f"accuracy {_fmt(event.get('accuracy'), '.3f')}")
     if "val_accuracy" in event:
@@ -42,8 +47,9 @@ def _show_event(event: dict[str, Any]) -> None:
     if kind == "start":
         gpus = event.get("gpus") or []
         where = ", ".join(gpus) if gpus else "CPU"
+        resumed = f", resuming after epoch {event.get('initial_epoch')}" if event.get("resumed_from") else ""
         ui.action("start", f"{event.get('template')} {event.get('dataset')} on {event.get('backend')} ({where}), "
-                  f"{event.get('train_size')} training images")
+                  f"{event.get('train_size')} training images{resumed}")
     elif kind == "epoch":
         ui.action("epoch", _epoch_line(event))
     elif kind == "interrupted":
@@ -57,24 +63,34 @@ def _render(result: TrainResult, json_out: bool) -> int:
     if json_out:
         ui.print_json("train", result.to_json())
     else:
+        gan = any("g_loss" in e for e in result.epochs)
+        keys = ("g_loss", "d_loss", "d_accuracy") if gan else ("loss", "accuracy", "val_accuracy")
+        heads = ["G loss", "D loss", "D accuracy"] if gan else ["loss", "accuracy", "val accuracy"]
         rows = [
-            (e.get("epoch"), _fmt(e.get("loss"), ".4f"), _fmt(e.get("accuracy"), ".3f"),
+            (e.get("epoch"), *(_fmt(e.get(k), ".4f" if "loss" in k else ".3f") for k in keys),
              _fmt(e.get("seconds"), ".1f"), _fmt(e.get("images_per_sec"), ",.0f"))
             for e in result.epochs
         ]
         if rows:
-            ui.print_table(["epoch", "loss", "accuracy", "seconds", "images/s"], rows)
+            ui.print_table(["epoch", *heads, "seconds", "images/s"], rows)
         g = result.gpu
         if g.source:
             ui.note(f"GPU: mean utilisation {_fmt(g.mean_utilization_pct, '.0f')}%, peak memory "
                     f"{_fmt(g.peak_memory_mib, ',.0f')} MiB ({g.samples} NVML samples)")
-        ui.note(f"run folder: {result.run_dir}")
+        if result.run_dir:
+            ui.note(f"run folder: {result.run_dir}")
     if result.interrupted:
         return 130
     if result.returncode != 0:
+        if not result.run_dir:
+            raise GputkError(
+                f"training never started (exit {result.returncode}); no run folder kept; last lines of its "
+                f"output:\n{result.error_tail}",
+                hint="run `python train.py --synthetic --epochs 1` in the project to see the whole output",
+            )
         raise GputkError(
             f"training failed (exit {result.returncode}); last lines of {result.log_path}:\n{result.error_tail}",
-            hint="train.py needs keras and its backend in the interpreter; pass --python PATH to pick another",
+            hint=f"the whole log is {result.log_path}",
         )
     return 0
 
@@ -95,9 +111,13 @@ def train(
     ] = None,
     device: Annotated[TrainDevice, typer.Option("--device", help="auto, cpu (hide GPUs) or gpu (require one).")]
     = TrainDevice.auto,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the newest run's last checkpoint.")
+    ] = False,
     python: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--python", help="Interpreter with keras (default: $GPUTK_PYTHON, the active venv, python3)."),
+        typer.Option("--python", help="Interpreter with keras (default: $GPUTK_PYTHON, the active venv, "
+                     "python3 on PATH, or gputk's own when only it has keras)."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> int:
@@ -109,16 +129,20 @@ def train(
         gputk train cifar10 --synthetic --epochs 1
         gputk train my-cats --device gpu
         gputk train . --json
+        gputk train cifar10 --resume
     """
     from gputk import ui
     from gputk.host import LiveHost
-    from gputk.probes.python_env import target_python
-    from gputk.services.train import run_training
+    from gputk.services.train import read_project, run_training
+    from gputk.services.train_python import choose
 
-    interpreter = python or target_python(LiveHost())
+    read_project(directory)
+    host = LiveHost()
+    interpreter = choose(host, python)
+    ui.note(f"python: {interpreter.path} ({interpreter.why})")
     result = run_training(
         directory, python=interpreter, epochs=epochs, synthetic=synthetic, device=device.value,
-        synthetic_size=synthetic_size, on_event=_show_event, on_note=ui.note,
+        synthetic_size=synthetic_size, resume=resume, on_event=_show_event, on_note=ui.note, host=host,
     )
     return _render(result, json_out)
 

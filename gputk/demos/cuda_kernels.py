@@ -9,9 +9,24 @@ for its fake module while a kernel runs, which a closure variable would escape.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from numba import cuda
+
+
+@cuda.jit  # type: ignore[untyped-decorator]
+def probe_kernel(inp: Any, out: Any) -> None:  # pragma: no cover - runs on the device
+    """One thread: out[0] = sqrt(inp[0]); sqrt comes from libdevice, so NVVM and libdevice are both used."""
+    if cuda.grid(1) == 0:  # type: ignore[attr-defined]
+        out[0] = math.sqrt(inp[0])
+
+
+@cuda.jit  # type: ignore[untyped-decorator]
+def count_kernel(counter: Any) -> None:  # pragma: no cover - runs on the device
+    """One thread adds 1: launches are counted on the device (the timing tests use it)."""
+    if cuda.grid(1) == 0:  # type: ignore[attr-defined]
+        counter[0] += 1
 
 
 @cuda.jit  # type: ignore[untyped-decorator]
@@ -23,18 +38,16 @@ def add_kernel(a: Any, b: Any, c: Any) -> None:  # pragma: no cover - runs on th
 
 
 @cuda.jit  # type: ignore[untyped-decorator]
-def mandel_kernel(
-    min_x: float, min_y: float, px: float, py: float, iters: int, out: Any
-) -> None:  # pragma: no cover
-    """One thread per pixel; the same float64 operations as the plain-Python loop, early return."""
+def mandel_kernel(xs: Any, ys: Any, iters: int, out: Any) -> None:  # pragma: no cover
+    """One thread per pixel, early return; arithmetic in the dtype of ``xs``/``ys`` (float64 or float32)."""
     x, y = cuda.grid(2)  # type: ignore[attr-defined]
     height, width = out.shape
     if x >= width or y >= height:
         return
-    cr = min_x + x * px
-    ci = min_y + y * py
-    zr = 0.0
-    zi = 0.0
+    cr = xs[x]
+    ci = ys[y]
+    zr = cr - cr  # zero, in the coordinates' type
+    zi = zr
     count = iters
     for i in range(iters):
         nr = (zr * zr - zi * zi) + cr

@@ -12,8 +12,16 @@ The layers are checked bottom-up, and the first one missing is named:
 - the driver: ``ctypes.CDLL("libcuda.so.1")``, ``cuInit(0)``, ``cuDeviceGetCount``
   (shell equivalent: ``nvidia-smi -L``);
 - numba-cuda: ``import numba_cuda`` (the package, not numba's deprecated built-in
-  target), then ``numba.cuda.get_current_device()``;
-- CuPy: ``cupy.cuda.runtime.getDeviceCount()``.
+  target), ``numba.cuda.get_current_device()``, then a one-thread kernel that
+  calls ``math.sqrt`` is compiled and run (NVVM and libdevice both needed), and
+  its answer checked;
+- CuPy: ``cupy.cuda.runtime.getDeviceCount()``, then a 64 x 64 float32 product
+  through cuBLAS, checked.
+
+Only then is the GPU called usable: a missing libNVVM, libdevice or cuBLAS is one
+line naming it, not a traceback in the middle of a demo. The child also reports
+the hardware facts the ceilings need (SMs, max clocks, memory bus width, L2 size,
+free memory, PCIe link current and max), from NVML and the device attributes.
 
 With ``NUMBA_ENABLE_CUDASIM=1`` numba-cuda's simulator stands in for the GPU
 (kernels run on the host, slowly): the numba-cuda backends then run, CuPy not.
@@ -21,6 +29,7 @@ With ``NUMBA_ENABLE_CUDASIM=1`` numba-cuda's simulator stands in for the GPU
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import json
@@ -72,6 +81,53 @@ def _flavour() -> int:
     """12 or 13: the CUDA flavour of cupy / numba-cuda that fits this driver and GPU."""
     return cuda_flavour(None, _FACTS.get("compute_capability"), _FACTS.get("driver_cuda"))
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def compile_error(exc: BaseException) -> str:
+    """A missing NVVM or libdevice named as such, anything else as its first line."""
+    msg = str(exc)
+    if "libdevice" in msg.lower():
+        return f"numba-cuda cannot compile a kernel: libdevice not found (pip install '{install_spec('numba', _flavour())}' brings it)"
+    if "nvvm" in msg.lower():
+        return (
+            f"numba-cuda cannot compile a kernel: libNVVM not found (pip install '{install_spec('numba', _flavour())}' brings it)"
+        )
+    return f"numba-cuda cannot compile and run a kernel ({_one_line(exc)})"
+
+
+def _device_attr(dev: Any, name: str) -> int | None:
+    try:
+        value = getattr(dev, name)
+    except Exception:  # the simulator's device lacks most attributes; drivers may refuse one
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
+def _numba_hardware(cuda: Any, dev: Any, facts: dict[str, Any]) -> None:
+    """Device attributes: SMs, clocks (kHz -> MHz), bus width, L2, free/total memory."""
+    hw = facts.setdefault("hardware", {})
+    for key, attr, scale in (
+        ("sms", "MULTIPROCESSOR_COUNT", 1),
+        ("sm_clock_mhz", "CLOCK_RATE", 1e-3),
+        ("mem_clock_mhz", "MEMORY_CLOCK_RATE", 1e-3),
+        ("bus_width_bits", "GLOBAL_MEMORY_BUS_WIDTH", 1),
+        ("l2_bytes", "L2_CACHE_SIZE", 1),
+        ("pci_bus", "PCI_BUS_ID", 1),
+        ("pci_device", "PCI_DEVICE_ID", 1),
+        ("pci_domain", "PCI_DOMAIN_ID", 1),
+    ):
+        value = _device_attr(dev, attr)
+        if value is not None:
+            hw[key] = value * scale if scale != 1 else value
+    try:
+        free, total = cuda.current_context().get_memory_info()
+        hw["mem_free_bytes"], hw["mem_total_bytes"] = int(free), int(total)
+    except Exception:  # the simulator has no memory info
+        return
+
 
 def _numba_cuda(facts: dict[str, Any]) -> str | None:
     if importlib.util.find_spec("numba_cuda") is None:
@@ -87,9 +143,28 @@ def _numba_cuda(facts: dict[str, Any]) -> str | None:
         cc = getattr(dev, "compute_capability", None)
         if cc:
             facts["compute_capability"] = f"{cc[0]}.{cc[1]}"
+        _numba_hardware(cuda, dev, facts)
     except Exception as exc:
-        return f"numba-cuda cannot use the GPU ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-    return None
+        return f"numba-cuda cannot use the GPU ({_one_line(exc)})"
+    return _numba_kernel_runs()
+
+
+def _numba_kernel_runs() -> str | None:
+    """Compile and run a one-thread kernel that needs NVVM and libdevice; check its answer."""
+    try:
+        import numpy as np
+        from numba import cuda as _cuda
+
+        cuda: Any = _cuda
+        from gputk.demos.cuda_kernels import probe_kernel
+
+        inp = cuda.to_device(np.array([1764.0]))
+        out = cuda.device_array(1)
+        probe_kernel[1, 1](inp, out)
+        got = float(out.copy_to_host()[0])
+    except Exception as exc:
+        return compile_error(exc)
+    return None if got == 42.0 else f"numba-cuda's test kernel computed sqrt(1764) = {got}, not 42"
 
 
 def _cupy(facts: dict[str, Any]) -> str | None:
@@ -102,8 +177,76 @@ def _cupy(facts: dict[str, Any]) -> str | None:
             return "CuPy sees no device"
         cupy.arange(4).sum().item()
     except Exception as exc:
-        return f"CuPy cannot use the GPU ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-    return None
+        return f"CuPy cannot use the GPU ({_one_line(exc)})"
+    return _cublas_runs()
+
+
+def _cublas_runs() -> str | None:
+    """A 64 x 64 float32 product through cuBLAS, checked against the exact answer."""
+    try:
+        import cupy
+
+        a = cupy.eye(64, dtype=cupy.float32) * 2
+        b = cupy.ones((64, 64), dtype=cupy.float32)
+        total = float((a @ b).sum().item())
+    except Exception as exc:
+        return cublas_error(exc)
+    return None if total == 2 * 64 * 64 else f"cuBLAS computed a wrong 64 x 64 product (sum {total})"
+
+
+def cublas_error(exc: BaseException) -> str:
+    """A missing cuBLAS named as such, anything else as its first line."""
+    if "cublas" in str(exc).lower():
+        return (
+            "CuPy cannot run a matrix product: cuBLAS not found "
+            f"(install the CUDA libraries for CuPy: pip install '{install_spec('cupy', _flavour())}[ctk]')"
+        )
+    return f"CuPy cannot run a matrix product through cuBLAS ({_one_line(exc)})"
+
+
+def _nvml_hardware(facts: dict[str, Any]) -> None:
+    """Max clocks, bus width and PCIe link (current and max) from NVML, for the device CUDA uses."""
+    try:
+        import pynvml
+    except ImportError:
+        return
+    hw = facts.setdefault("hardware", {})
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # pynvml.NVMLError and the library-loading errors it wraps
+        return
+    try:
+        handle = _nvml_handle(pynvml, hw)
+        for key, fn, args in (
+            ("sm_clock_mhz", "nvmlDeviceGetMaxClockInfo", (pynvml.NVML_CLOCK_SM,)),
+            ("mem_clock_mhz", "nvmlDeviceGetMaxClockInfo", (pynvml.NVML_CLOCK_MEM,)),
+            ("bus_width_bits", "nvmlDeviceGetMemoryBusWidth", ()),
+            ("pcie_gen", "nvmlDeviceGetCurrPcieLinkGeneration", ()),
+            ("pcie_width", "nvmlDeviceGetCurrPcieLinkWidth", ()),
+            ("pcie_gen_max", "nvmlDeviceGetMaxPcieLinkGeneration", ()),
+            ("pcie_width_max", "nvmlDeviceGetMaxPcieLinkWidth", ()),
+        ):
+            try:
+                value = getattr(pynvml, fn)(handle, *args)
+            except (pynvml.NVMLError, AttributeError):
+                continue
+            if isinstance(value, int) and value > 0:
+                hw[key] = value
+        hw["source"] = "NVML"
+    except pynvml.NVMLError:
+        return
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+
+
+def _nvml_handle(pynvml: Any, hw: dict[str, Any]) -> Any:
+    """The NVML handle of the device CUDA calls 0 (by PCI address when known: the orders can differ)."""
+    if {"pci_domain", "pci_bus", "pci_device"} <= set(hw):
+        bus_id = f"{hw['pci_domain']:08x}:{hw['pci_bus']:02x}:{hw['pci_device']:02x}.0"
+        with contextlib.suppress(pynvml.NVMLError):
+            return pynvml.nvmlDeviceGetHandleByPciBusId(bus_id.encode())
+    return pynvml.nvmlDeviceGetHandleByIndex(0)
 
 
 def probe() -> dict[str, Any]:
@@ -118,6 +261,7 @@ def probe() -> dict[str, Any]:
     if facts["driver_missing"] is None:
         facts["numba_cuda_missing"] = _numba_cuda(facts)
         facts["cupy_missing"] = _cupy(facts)
+        _nvml_hardware(facts)
     return facts
 
 
@@ -140,6 +284,7 @@ def status_from_facts(facts: dict[str, Any]) -> GpuStatus:
         simulator=bool(facts.get("simulator")),
         device_name=facts.get("device_name") or ("numba CUDA simulator" if facts.get("simulator") else None),
         compute_capability=facts.get("compute_capability"),
+        hardware=dict(facts.get("hardware") or {}),
         detail="; ".join(str(m) for m in (nc_missing, cp_missing) if m) or None,
     )
 

@@ -51,9 +51,19 @@ def draw_points(
     return out
 
 
-def write_png(rgb: np.ndarray, path: Path) -> Path:
+def png_bytes(rgb: np.ndarray) -> bytes:
+    import io
+
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(rgb)).save(path, format="PNG")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_png(rgb: np.ndarray, path: Path) -> Path:
+    """Encode in memory, then write through a temporary sibling and a rename (never a partial PNG)."""
+    from gputk.files import atomic_write_bytes
+
+    atomic_write_bytes(str(path), png_bytes(rgb))
     return path

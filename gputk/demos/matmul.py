@@ -5,8 +5,9 @@ a sample of C's entries in float64 from the same (rounded) inputs and reports
 the largest error normalised by ``|A[i,:]| |B[:,j]|`` (the scale of the dot
 product, so the figure does not depend on n or on the values' size). With
 float32 accumulation over k = n terms the normalised error stays below about
-``eps32 * sqrt(n)`` in practice, plus the output rounding ``eps(dtype)``:
-the tolerance is ``2 * eps(dtype) + 2 * sqrt(n) * eps32``.
+``u32 * sqrt(n)`` in practice; the rounding of the inputs or terms (TF32, float16)
+and of the output adds a few units of that format's roundoff: the tolerance is
+``4 u + 2 sqrt(n) u32`` (see :func:`tolerance`).
 
 NumPy has no half-precision BLAS: on the CPU a float16 product is computed
 from the float16 inputs in float32 and rounded back to float16 (and said so).
@@ -15,13 +16,13 @@ from the float16 inputs in float32 and rounded back to float16 (and said so).
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from gputk.demos.timing import CupyEvent, time_cpu, time_cuda_events
-from gputk.models.demo import BackendRun
+from gputk.models.demo import BackendRun, Timings
 
 SAMPLE = 256
 
@@ -33,12 +34,26 @@ def make_inputs(n: int, dtype: str, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return a, b
 
 
-TF32_EPS = 2.0**-10  # TF32 keeps 10 explicit mantissa bits
+# Unit roundoff of the arithmetic a product's terms pass through: float32 keeps 24 significant bits,
+# TF32 (tensor cores fed float32) and float16 11, bfloat16 8.
+UNIT_ROUNDOFF = {"float32": 2.0**-24, "tf32": 2.0**-11, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+F32_U = 2.0**-24
 
 
-def tolerance(n: int, dtype: str, product_eps: float = float(np.finfo(np.float32).eps)) -> float:
-    """2 eps(dtype) for the output rounding + 2 sqrt(n) eps of the arithmetic the product used."""
-    return 2.0 * float(np.finfo(dtype).eps) + 2.0 * math.sqrt(n) * product_eps
+def tolerance(n: int, mode: str) -> float:
+    """A few units of the product's rounding, relative to the float64 reference, plus float32 accumulation.
+
+    The error is normalised by ``|A[i,:]| |B[:,j]|``; by Cauchy-Schwarz the rounding of each input or
+    each term (relative ``u``) moves the normalised result by at most about ``2u``, and the output's
+    rounding by ``u``: ``4u`` covers both with margin. Accumulating n terms in float32 adds about
+    ``sqrt(n) u32`` in practice (``2 sqrt(n) u32`` allowed). ``mode``: float32, tf32, float16, bfloat16.
+    """
+    return 4.0 * UNIT_ROUNDOFF[mode] + 2.0 * math.sqrt(n) * F32_U
+
+
+def storage_dtype(mode: str) -> str:
+    """tf32 is float32 storage with TF32 products."""
+    return "float32" if mode == "tf32" else mode
 
 
 def sample_error(a: np.ndarray, b: np.ndarray, c_at: Any, n: int, count: int = SAMPLE) -> float:
@@ -58,7 +73,22 @@ def tflops(n: int, ms: float) -> float:
     return 2.0 * n**3 / (ms / 1e3) / 1e12 if ms > 0 else 0.0
 
 
-def run_numpy(n: int, dtype: str, repeats: int) -> BackendRun:
+def _run(backend: str, err: float, tol: float, timings: Timings, n: int, note: str | None) -> BackendRun:
+    ok = err <= tol
+    return BackendRun(
+        backend,
+        ok,
+        err,
+        tol,
+        timings,
+        {"tflops": tflops(n, timings.median_ms)},
+        note=note,
+        failed=None if ok else f"normalised error {err:.3g} > tolerance {tol:.3g} against float64",
+    )
+
+
+def run_numpy(n: int, mode: str, repeats: int) -> BackendRun:
+    dtype = storage_dtype(mode)
     a, b = make_inputs(n, dtype)
     note = None
     if dtype == "float16":
@@ -68,6 +98,8 @@ def run_numpy(n: int, dtype: str, repeats: int) -> BackendRun:
         def product() -> np.ndarray:
             return (a32 @ b32).astype(np.float16)
     else:
+        if mode == "tf32":
+            note = "NumPy has no TF32: computed in float32 (checked against the TF32 tolerance)"
 
         def product() -> np.ndarray:
             return np.asarray(a @ b)
@@ -75,26 +107,27 @@ def run_numpy(n: int, dtype: str, repeats: int) -> BackendRun:
     timings = time_cpu(product, repeats)
     c = product()
     err = sample_error(a, b, lambda r, k: c[r, k], n)
-    tol = tolerance(n, dtype)
-    return BackendRun(
-        "numpy", err <= tol, err, tol, timings, {"tflops": tflops(n, timings.median_ms)}, note=note
-    )
+    return _run("numpy", err, tolerance(n, mode), timings, n, note)
 
 
-def run_cupy(n: int, dtype: str, repeats: int) -> BackendRun:
+def run_cupy(n: int, mode: str, repeats: int, env: Mapping[str, str] | None = None) -> BackendRun:
     import cupy as cp
 
+    from gputk.demos.bandwidth import cupy_compute_type
+
+    dtype = storage_dtype(mode)
     a, b = make_inputs(n, dtype)
     da, db = cp.asarray(a), cp.asarray(b)
     dc = cp.empty_like(da)
     sync = cp.cuda.Device().synchronize
-    timings = time_cuda_events(lambda: cp.matmul(da, db, out=dc), repeats, lambda: CupyEvent(cp), sync)
+    # CuPy multiplies float32 on TF32 tensor cores when asked: --dtype tf32, or CUPY_TF32=1 in the environment.
+    env_tf32 = mode == "float32" and (env or {}).get("CUPY_TF32", "0") not in ("", "0")
+    effective = "tf32" if env_tf32 else mode
+    with cupy_compute_type(cp, mode):
+        timings = time_cuda_events(lambda: cp.matmul(da, db, out=dc), repeats, lambda: CupyEvent(cp), sync)
     c = cp.asnumpy(dc)
     err = sample_error(a, b, lambda r, k: c[r, k], n)
-    # CuPy multiplies float32 on TF32 tensor cores only when asked (CUPY_TF32=1): less precise, by design.
-    tf32 = dtype == "float32" and os.environ.get("CUPY_TF32", "0") not in ("", "0")
-    tol = tolerance(n, dtype, TF32_EPS) if tf32 else tolerance(n, dtype)
-    note = "CUPY_TF32 is set: float32 products on TF32 tensor cores, tolerance widened" if tf32 else None
-    return BackendRun(
-        "cupy", err <= tol, err, tol, timings, {"tflops": tflops(n, timings.median_ms)}, note=note
-    )
+    note = "CUPY_TF32 is set: float32 products on TF32 tensor cores, TF32 tolerance" if env_tf32 else None
+    if mode == "tf32":
+        note = "float32 storage, TF32 tensor-core products (CuPy compute type TF32)"
+    return _run("cupy", err, tolerance(n, effective), timings, n, note)

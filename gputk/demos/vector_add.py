@@ -20,6 +20,7 @@ decides first, in a child interpreter, that it is safe).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numba
@@ -155,16 +156,29 @@ def _check(got: np.ndarray, ref: np.ndarray) -> float:
     return float(np.max(np.abs(got - ref))) if got.size else 0.0
 
 
-def run_cpu(n: int, repeats: int) -> list[BackendRun]:
+def _quiet(_: str) -> None:
+    return None
+
+
+def run_cpu(n: int, repeats: int, say: Callable[[str], None] = _quiet) -> list[BackendRun]:
     """numba kernel, then NumPy ``a + b`` for comparison; both checked against ``np.add``."""
+    say("filling the inputs")
     a, b, c = make_inputs(n)
     ref = np.add(a, b)
+    say(f"numba-parallel: warm-up, then {repeats} timed intervals")
     numba_t = time_cpu(lambda: add_into(a, b, c), repeats)
     err = _check(c, ref)
+    say(f"numpy a + b: warm-up, then {repeats} timed intervals")
     numpy_t = time_cpu(lambda: a + b, repeats)
     return [
         BackendRun(
-            "numba-parallel", err == 0.0, err, 0.0, numba_t, {"bandwidth_GBps": _gbps(n, numba_t.median_ms)}
+            "numba-parallel",
+            err == 0.0,
+            err,
+            0.0,
+            numba_t,
+            {"bandwidth_GBps": _gbps(n, numba_t.median_ms)},
+            failed=None if err == 0.0 else f"max error {err:.3g} against np.add (must be 0)",
         ),
         BackendRun(
             "numpy",
@@ -189,25 +203,32 @@ def blocks_for(n: int) -> int:
     return max(1, (n + BLOCK - 1) // BLOCK)
 
 
-def run_numba_cuda(n: int, repeats: int) -> BackendRun:
+def run_numba_cuda(n: int, repeats: int, say: Callable[[str], None] = _quiet) -> BackendRun:
+    """Kernel alone (batched launches between events) and with transfers from/to pageable host memory.
+
+    Device buffers are allocated once, as for CuPy: a timed call copies and computes, never allocates.
+    """
     from numba import cuda
 
     kernel = cuda_kernel()
     a, b, _ = make_inputs(n)
     ref = a + b
+    hc = np.empty_like(a)
     da, db, dc = cuda.to_device(a), cuda.to_device(b), cuda.device_array(n)
     grid = blocks_for(n)
+    say(f"numba-cuda kernel: warm-up, then {repeats} timed intervals of batched launches")
     kernel_t = time_cuda_events(
         lambda: kernel[grid, BLOCK](da, db, dc), repeats, cuda.event, cuda.synchronize
     )
     err = _check(dc.copy_to_host(), ref)
 
     def with_transfers() -> None:
-        ha, hb = cuda.to_device(a), cuda.to_device(b)
-        hc = cuda.device_array(n)
-        kernel[grid, BLOCK](ha, hb, hc)
-        hc.copy_to_host()
+        da.copy_to_device(a)
+        db.copy_to_device(b)
+        kernel[grid, BLOCK](da, db, dc)
+        dc.copy_to_host(hc)
 
+    say(f"numba-cuda with transfers: warm-up, then {repeats} timed intervals")
     full_t = time_host_synced(with_transfers, repeats, cuda.synchronize)
     return _gpu_run("numba-cuda", n, err, kernel_t, full_t)
 
@@ -219,18 +240,45 @@ def _gpu_run(backend: str, n: int, err: float, kernel_t: Timings, full_t: Timing
         "with_transfers_ms": full_t.median_ms,
         "bandwidth_with_transfers_GBps": _gbps(n, full_t.median_ms),
     }
-    return BackendRun(backend, err == 0.0, err, 0.0, kernel_t, metrics)
+    if kernel_t.launch_us is not None:
+        metrics["launch_overhead_us"] = kernel_t.launch_us
+    note = None
+    if kernel_t.launch_bound:
+        note = (
+            f"launch-bound: issuing one launch takes {kernel_t.launch_us:.1f} us, longer than the kernel runs; "
+            "the bandwidth is the launch rate - try a larger --size"
+        )
+    return BackendRun(
+        backend,
+        err == 0.0,
+        err,
+        0.0,
+        kernel_t,
+        metrics,
+        note=note,
+        failed=None if err == 0.0 else f"max error {err:.3g} against np.add (must be 0)",
+    )
 
 
-def run_cupy(n: int, repeats: int) -> BackendRun:
+def run_cupy(n: int, repeats: int, say: Callable[[str], None] = _quiet) -> BackendRun:
     import cupy as cp
 
     a, b, _ = make_inputs(n)
     ref = a + b
+    hc = np.empty_like(a)
     da, db = cp.asarray(a), cp.asarray(b)
     dc = cp.empty_like(da)
     sync = cp.cuda.Device().synchronize
+    say(f"CuPy kernel: warm-up, then {repeats} timed intervals of batched launches")
     kernel_t = time_cuda_events(lambda: cp.add(da, db, out=dc), repeats, lambda: CupyEvent(cp), sync)
     err = _check(cp.asnumpy(dc), ref)
-    full_t = time_host_synced(lambda: cp.asnumpy(cp.asarray(a) + cp.asarray(b)), repeats, sync)
+
+    def with_transfers() -> None:
+        da.set(a)
+        db.set(b)
+        cp.add(da, db, out=dc)
+        dc.get(out=hc)
+
+    say(f"CuPy with transfers: warm-up, then {repeats} timed intervals")
+    full_t = time_host_synced(with_transfers, repeats, sync)
     return _gpu_run("cupy", n, err, kernel_t, full_t)

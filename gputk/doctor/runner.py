@@ -84,8 +84,12 @@ def _run_one(check: Check, ctx: Context) -> CheckResult:
     )
 
 
-def run_checks(ctx: Context, checks: Sequence[Check]) -> DoctorReport:
-    """Run ``checks`` (already selected, registry order) and return the report in that order."""
+def run_checks(ctx: Context, checks: Sequence[Check], max_workers: int = MAX_WORKERS) -> DoctorReport:
+    """Run ``checks`` (already selected, registry order) and return the report in that order.
+
+    ``max_workers`` 1 runs them one after the other (a snapshot's facts are file reads; the
+    fleet view reads many snapshots in parallel processes instead).
+    """
     selected = {c.id for c in checks}
     waits = {c.id: {d for d in (*c.depends_on, *c.after) if d in selected} for c in checks}
     fw_names = tuple(c.id.split(".", 1)[1] for c in checks if c.framework)
@@ -94,7 +98,7 @@ def run_checks(ctx: Context, checks: Sequence[Check]) -> DoctorReport:
     pending = list(checks)
     running: dict[Future[CheckResult], str] = {}
     try:
-        with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="gputk-check") as pool:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gputk-check") as pool:
             while pending or running:
                 for c in [c for c in pending if waits[c.id] <= done.keys()]:
                     pending.remove(c)

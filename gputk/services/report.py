@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from gputk import __version__
 from gputk.errors import InputError
@@ -43,6 +43,7 @@ NAMES: tuple[str, ...] = catalogue.names()
 TOOLS: tuple[str, ...] = catalogue.tools()
 
 Progress = Callable[[int, int, str], None]
+STDOUT = "-"  # `-o -`: the tarball goes to stdout
 
 
 @dataclass
@@ -89,9 +90,16 @@ def capture(
     frameworks: bool = True,
     progress: Progress | None = None,
     inner: LiveHost | None = None,
+    stream: BinaryIO | None = None,
 ) -> ReportResult:
-    """Capture this machine into ``output`` (a ``.tar.gz`` or a directory that must not exist)."""
+    """Capture this machine into ``output`` (a ``.tar.gz`` or a directory that must not exist).
+
+    ``output`` ``-`` writes the ``.tar.gz`` to ``stream`` (stdout) instead, for collecting
+    from many machines at once (``srun -N64 --output=%N.tar.gz gputk report -o -``).
+    """
     output = output or default_output()
+    if str(output) == STDOUT:
+        return _capture_to_stream(stream or sys.stdout.buffer, redact, frameworks, progress, inner)
     as_tar = output.name.endswith((".tar.gz", ".tgz"))
     if output.exists() or output.is_symlink():
         raise InputError(f"{output} already exists; not overwriting it", "choose another path with -o")
@@ -114,6 +122,29 @@ def capture(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return ReportResult(output, len(writer.manifest["commands"]), n_files, redact, warnings)
+
+
+def _capture_to_stream(
+    stream: BinaryIO,
+    redact: bool,
+    frameworks: bool,
+    progress: Progress | None,
+    inner: LiveHost | None,
+) -> ReportResult:
+    """Capture into a temporary tarball, then copy it to ``stream`` in one piece."""
+    if stream.isatty():
+        raise InputError(
+            "refusing to write a binary tarball to a terminal", "redirect it: gputk report -o - > snap.tar.gz"
+        )
+    work = Path(tempfile.mkdtemp(prefix="gputk-report-"))
+    try:
+        result = capture(work / default_output().name, redact, frameworks, progress, inner)
+        with open(result.path, "rb") as fh:
+            shutil.copyfileobj(fh, stream)
+        stream.flush()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return ReportResult(Path(STDOUT), result.commands, result.files, result.redacted, result.warnings)
 
 
 def _capture_into(

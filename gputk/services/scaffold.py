@@ -10,14 +10,20 @@ missing variable is an error, never an empty string), file names are templates t
 becomes ``.gitignore``: packaging tools drop real dotfiles), and an explicit conflict policy: a destination
 that exists and is not empty is refused; with ``force`` only the template's own files are written (changed
 ones overwritten, identical ones left alone) and nothing else in the folder is touched or deleted. Every
-file is rendered and checked before the first one is written, so a failure writes nothing.
+file is rendered and checked before the first one is written, and the files are written into a staging
+folder first (see :func:`write_project`), so a failure - a full disk, a Ctrl-C - leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
+import shutil
+import stat
+import tempfile
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -25,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from gputk import __version__
 from gputk.errors import GputkError, InputError, UsageError
+from gputk.host import Host
 from gputk.models.scaffold import (
     DataRequirement,
     Dataset,
@@ -44,6 +51,17 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 def templates_root() -> Traversable:
     return resources.files("gputk.templates")
+
+
+def default_device(host: Host) -> str:
+    """"gpu" when the NVIDIA kernel driver shows a GPU on ``host`` (what `detect` builds on), else "cpu".
+
+    Reads only /proc and /dev, never runs a tool: `gputk new` must stay fast on a machine with a wedged
+    driver. WSL2 exposes its GPU as /dev/dxg.
+    """
+    if host.listdir("/proc/driver/nvidia/gpus"):
+        return "gpu"
+    return "gpu" if host.exists("/dev/nvidia0") or host.exists("/dev/dxg") else "cpu"
 
 
 def check_name(value: str, what: str) -> str:
@@ -283,14 +301,95 @@ def scaffold(
     files = render_tree(info, build_context(info, ds, variables, project_name), root)
     files[ANSWERS_FILE] = answers(info, ds, variables, files)
     planned = plan_files(target, files, force)
-    for item in planned:
-        if not dry_run and item.action != "identical":
-            path = target / item.path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(files[item.path], encoding="utf-8")
-        if on_file is not None:
+    if not dry_run:
+        write_project(target, files, planned)
+    if on_file is not None:
+        for item in planned:
             on_file(item)
     return ScaffoldResult(
         template=info.name, dataset=ds.name, dest=str(target), variables=variables,
         files=tuple(planned), dry_run=dry_run,
     )
+
+
+STAGING_PREFIX = ".gputk-new-"
+
+
+def write_project(dest: Path, files: dict[str, str], planned: list[PlannedFile]) -> None:
+    """Write the planned files so that a failure at any point leaves nothing half-written.
+
+    A new project is rendered into a temporary sibling of ``dest`` and renamed into place in one step.
+    With ``--force`` into an existing folder, the changed files are staged in a hidden folder inside
+    ``dest`` (same file system, so the renames cannot fail for lack of space) and each is renamed over its
+    old name: a file hardlinked elsewhere gets a new inode instead of being written through, and an
+    interruption leaves each file either old or new, never truncated. Missing parent folders are created
+    and removed again on failure.
+    """
+    changed = [item for item in planned if item.action != "identical"]
+    fresh = not dest.is_dir()
+    if not changed:
+        return
+    created = _make_parents(dest.parent)
+    staging_parent = dest.parent if fresh else dest
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=staging_parent))
+    except OSError as exc:
+        _remove_dirs(created)
+        raise InputError(f"cannot write into {staging_parent}: {exc.strerror or exc}; nothing written") from None
+    try:
+        for item in changed:
+            _write_new(staging / item.path, files[item.path].encode("utf-8"))
+        if fresh:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(staging, 0o777 & ~mask)
+            os.rename(staging, dest)
+        else:
+            for item in changed:
+                target = dest / item.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):  # keep the mode of a file being replaced
+                    os.chmod(staging / item.path, stat.S_IMODE(target.stat().st_mode))
+                os.replace(staging / item.path, target)
+            shutil.rmtree(staging)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        _remove_dirs(created)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write the project into {dest}: {exc.strerror or exc}; nothing written",
+                             hint="free some space or pick another DEST") from None
+        raise
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the ones created (deepest first)."""
+    missing: list[Path] = []
+    node = folder
+    while not node.exists() and node != node.parent:
+        missing.append(node)
+        node = node.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {folder}: {exc.strerror or exc}; nothing written") from None
+    return missing
+
+
+def _remove_dirs(dirs: list[Path]) -> None:
+    for folder in dirs:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+

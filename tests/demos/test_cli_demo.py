@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ from PIL import Image
 
 from gputk.cli.app import run_cli
 from gputk.demos.gpucheck import status_from_facts
-from gputk.models.demo import GpuStatus
+from gputk.host import Host
 from gputk.services import demo as svc
+from gputk.snapshot import SnapshotWriter
 
 NO_DRIVER = {"simulator": False, "driver_missing": "no CUDA driver (libcuda.so.1 not found)"}
 NO_NUMBA_CUDA = {
@@ -24,10 +26,13 @@ NO_NUMBA_CUDA = {
 }
 
 
-@pytest.fixture
-def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The child GPU check answers as on a machine without the driver."""
-    monkeypatch.setattr(svc, "_live_status", lambda: status_from_facts(NO_DRIVER))
+GPUCHECK = [sys.executable, "-m", "gputk.demos.gpucheck"]
+
+
+def answering(snap: SnapshotWriter, facts: dict) -> Host:  # type: ignore[type-arg]
+    """A host whose recorded GPU check (the child interpreter) printed ``facts``."""
+    snap.add_command(GPUCHECK, stdout=json.dumps(facts) + "\n")
+    return snap.host()
 
 
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, dict, str]:  # type: ignore[type-arg]
@@ -36,9 +41,10 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, dic
     return rc, json.loads(cap.out), cap.err
 
 
-@pytest.mark.usefixtures("no_gpu")
 def test_vector_add_json_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, data, err = _json(capsys, ["demo", "vector-add", "--size", "1001", "--repeats", "2", "--json"])
+    rc, data, err = _json(
+        capsys, ["demo", "vector-add", "--size", "1001", "--repeats", "2", "--device", "cpu", "--json"]
+    )
     assert rc == 0
     for key in ("schema", "demo", "device", "backend", "params", "verified", "max_error", "timings_ms"):
         assert key in data
@@ -50,29 +56,57 @@ def test_vector_add_json_has_the_documented_keys(capsys: pytest.CaptureFixture[s
         True,
     )
     assert set(data["timings_ms"]) == {"first", "median", "min"}
+    assert data["backends"][0]["timing_method"]["repeats"] == 2
     assert data["params"]["size"] == 1001 and data["params"]["bytes_moved"] == 3 * 1001 * 8
-    assert "running on the CPU: the GPU cannot be used (no CUDA driver (libcuda.so.1 not found))" in err
+    # Progress and the memory needed are said on stderr before the work, in order.
+    assert err.index("vector add of 1,001 float64: needs about") < err.index("numba-parallel: warm-up")
 
 
-@pytest.mark.usefixtures("no_gpu")
+def test_auto_without_a_gpu_says_so_before_anything_else(snap: SnapshotWriter) -> None:
+    said: list[str] = []
+    result = svc.vector_add(answering(snap, NO_DRIVER), 1001, "auto", 1, said.append)
+    assert result.device == "cpu" and result.verified
+    assert (
+        said[0]
+        == "running on the CPU: the GPU cannot be used (no CUDA driver (libcuda.so.1 not found)); see `gputk doctor`"
+    )
+    assert said[1].startswith("vector add of 1,001 float64: needs about")
+
+
+def test_nn_note_comes_before_the_first_epoch(snap: SnapshotWriter) -> None:
+    events: list[str] = []
+    svc.nn(
+        answering(snap, NO_DRIVER),
+        2,
+        4,
+        50,
+        5.0,
+        "auto",
+        None,
+        lambda e, n, loss, acc: events.append(f"epoch {e}"),
+        events.append,
+    )
+    assert events[0].startswith("running on the CPU") and events.index("epoch 1") > 0
+
+
 @pytest.mark.parametrize("demo", ["vector-add", "mandelbrot", "matmul", "nn"])
-def test_device_gpu_without_a_gpu_names_the_layer_and_exits_1(
-    demo: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    rc = run_cli(["demo", demo, "--device", "gpu"])
-    err = capsys.readouterr().err
-    assert rc == 1
-    assert "no CUDA driver (libcuda.so.1 not found)" in err
-    assert "gputk doctor" in err and "Traceback" not in err
+def test_device_gpu_without_a_gpu_names_the_layer(demo: str, snap: SnapshotWriter) -> None:
+    host = answering(snap, NO_DRIVER)
+    calls = {
+        "vector-add": lambda: svc.vector_add(host, 10, "gpu", 1),
+        "mandelbrot": lambda: svc.mandelbrot(host, 8, 8, 5, "gpu", 1, None, False),
+        "matmul": lambda: svc.matmul(host, 8, "float32", "gpu", 1),
+        "nn": lambda: svc.nn(host, 1, 2, 10, 1.0, "gpu", None),
+    }
+    with pytest.raises(svc.DeviceUnavailableError) as err:
+        calls[demo]()
+    assert "no CUDA driver (libcuda.so.1 not found)" in str(err.value)
+    assert "gputk doctor" in (err.value.hint or "")
 
 
-def test_device_gpu_names_the_missing_package(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(svc, "_live_status", lambda: status_from_facts(NO_NUMBA_CUDA))
-    rc = run_cli(["demo", "mandelbrot", "--device", "gpu"])
-    assert rc == 1
-    assert "numba-cuda not installed" in capsys.readouterr().err
+def test_device_gpu_names_the_missing_package(snap: SnapshotWriter) -> None:
+    with pytest.raises(svc.DeviceUnavailableError, match="numba-cuda not installed"):
+        svc.mandelbrot(answering(snap, NO_NUMBA_CUDA), 8, 8, 5, "gpu", 1, None, False)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +121,16 @@ def test_device_gpu_names_the_missing_package(
         (["demo", "matmul", "--size", "10000000"], "GiB is available"),
         (["demo", "nn", "--epochs", "0"], "--epochs must be a positive number, got 0"),
         (["demo", "nn", "--lr", "-1"], "--lr must be positive"),
+        (
+            ["demo", "mandelbrot", "--iters", "9223372036854775807"],
+            "--iters must be between 1 and 100,000, got 9,223,372,036,854,775,807",
+        ),
+        (
+            ["demo", "vector-add", "--repeats", str(10**12)],
+            "--repeats must be between 1 and 1,000, got 1,000,000,000,000",
+        ),
+        (["demo", "mandelbrot", "-o", "m.jpg"], "only PNG is written"),
+        (["demo", "nn", "-o", "/nonexistent-dir/nn.png"], "does not exist"),
     ],
 )
 def test_invalid_sizes_give_one_line_and_exit_1(
@@ -136,6 +180,14 @@ def test_mandelbrot_png_and_compare(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(np.unique(rgb.reshape(-1, 3), axis=0)) >= 8  # colours vary with the count
 
 
+def test_nn_failure_names_the_failing_criterion(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = run_cli(["demo", "nn", "--epochs", "3", "--samples", "200", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "FAIL: numpy: accuracy" in out and "< 0.9 after 3 epochs" in out
+    assert "finite differences" not in out.split("FAIL:")[1]  # the gradient check passed: not the reason
+
+
 def test_nn_png_text_output_and_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "nn.png"
     rc = run_cli(["demo", "nn", "--epochs", "200", "--samples", "300", "--device", "cpu", "-o", str(png)])
@@ -170,7 +222,7 @@ def test_a_failed_check_exits_1_with_fail(
     rc = run_cli(["demo", "vector-add", "--size", "500", "--repeats", "1", "--device", "cpu"])
     out = capsys.readouterr().out
     assert rc == 1
-    assert "FAIL: max error 1" in out
+    assert "FAIL: numba-parallel: max error 1 against np.add (must be 0)" in out
 
 
 def test_gpu_status_from_child_facts() -> None:
@@ -180,5 +232,3 @@ def test_gpu_status_from_child_facts() -> None:
     assert st.usable and st.cupy and not st.numba_cuda
     assert st.why_not("numba-cuda") == "numba-cuda not installed (pip install 'numba-cuda[cu12]')"
     assert st.why_not("cupy") is None
-    assert svc.resolve_device("auto", ("cupy",), lambda: st)[0] == "gpu"
-    assert svc.resolve_device("cpu", ("cupy",), lambda: GpuStatus(usable=False)) == ("cpu", None, [])

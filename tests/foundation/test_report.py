@@ -11,7 +11,7 @@ import pytest
 from gputk.cli.app import run_cli
 from gputk.host import LiveHost
 from gputk.probes.python_env import python_env
-from gputk.services.redact import Redactor, gpu_environment
+from gputk.services.redact import REDACTED_HOST, Redactor, gpu_environment
 from gputk.services.report import capture
 from gputk.snapshot import open_snapshot
 
@@ -175,3 +175,35 @@ def test_doctor_and_detect_on_a_report_of_this_machine_match_the_live_run(tmp_pa
     assert [(g.pci_bus_id, g.name, g.vendor) for g in snap_gpus] == [
         (g.pci_bus_id, g.name, g.vendor) for g in live_gpus
     ]
+
+
+@pytest.mark.live
+def test_report_to_stdout_writes_one_readable_tarball(tmp_path: Path) -> None:
+    import io
+
+    from gputk.services.report import STDOUT
+
+    sink = io.BytesIO()
+    result = capture(Path(STDOUT), redact=True, frameworks=False, stream=sink)
+    assert str(result.path) == "-" and result.commands > 0
+    archive = tmp_path / "from-stdout.tar.gz"
+    archive.write_bytes(sink.getvalue())
+    snap = open_snapshot(archive)
+    assert snap.manifest["format"] == "gputk-snapshot"
+    assert snap.uname()["node"] == REDACTED_HOST
+    assert list(tmp_path.iterdir()) == [archive]  # nothing else left behind
+
+
+def test_report_to_stdout_refuses_json_and_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["report", "-o", "-", "--json"]) == 1
+    assert "--json and -o - both want stdout" in capsys.readouterr().err
+
+    class Tty:
+        def isatty(self) -> bool:
+            return True
+
+    from gputk.errors import InputError
+    from gputk.services.report import STDOUT
+
+    with pytest.raises(InputError, match="terminal"):
+        capture(Path(STDOUT), frameworks=False, stream=Tty())  # type: ignore[arg-type]

@@ -109,9 +109,9 @@ def test_force_overwrites_only_template_files(tmp_path: Path, capsys: pytest.Cap
 
 def test_force_json_reports_actions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dest = tmp_path / "p"
-    svc.scaffold("gan", "mnist", dest, {})
+    svc.scaffold("gan", "mnist", dest, {"device": "cpu"})
     capsys.readouterr()
-    assert run_cli(["new", "gan", "mnist", str(dest), "--force", "--json"]) == 0
+    assert run_cli(["new", "gan", "mnist", str(dest), "--force", "--json", "--device", "cpu"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["schema"] == "gputk.new/1"
     assert {f["action"] for f in doc["files"]} == {"identical"}
@@ -188,3 +188,90 @@ def test_templated_file_name_must_stay_inside(tmp_path: Path) -> None:
     bad = _fake_root(tmp_path / "b", "x\n", name="{{ '..' }}.j2")
     with pytest.raises(GputkError, match="not a file name"):
         svc.scaffold("demo", "toy", tmp_path / "no", {}, root=bad)  # type: ignore[arg-type]
+
+
+def _full_disk_after(monkeypatch: pytest.MonkeyPatch, files_ok: int) -> None:
+    """os.write fails with ENOSPC once ``files_ok`` files have been written."""
+    import errno
+    import os
+
+    real_write = os.write
+    count = {"n": 0}
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        count["n"] += 1
+        if count["n"] > files_ok:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(svc.os, "write", write)
+
+
+def test_full_disk_leaves_no_half_written_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    _full_disk_after(monkeypatch, 3)
+    dest = tmp_path / "deep" / "er" / "proj"
+    assert run_cli(["new", "cnn", "cifar10", str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "nothing written" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no project, no staging folder, no parents created for it
+
+
+def test_full_disk_during_force_keeps_every_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dest = tmp_path / "p"
+    svc.scaffold("cnn", "cifar10", dest, {})
+    before = {p.name: p.read_bytes() for p in dest.iterdir()}
+    _full_disk_after(monkeypatch, 2)
+    with pytest.raises(InputError, match="nothing written"):
+        svc.scaffold("cnn", "cifar10", dest, {"epochs": 9}, force=True)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == before
+
+
+def test_force_does_not_write_through_a_hardlink(tmp_path: Path) -> None:
+    dest = tmp_path / "p"
+    svc.scaffold("cnn", "cifar10", dest, {})
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    (dest / "train.py").unlink()
+    (dest / "train.py").hardlink_to(outside)
+    svc.scaffold("cnn", "cifar10", dest, {}, force=True)
+    assert outside.read_text() == "precious\n"
+    assert (dest / "train.py").read_text().startswith('"""Train')
+    assert not any(p.name.startswith(svc.STAGING_PREFIX) for p in dest.iterdir())
+
+
+def test_force_keeps_the_mode_of_a_replaced_file(tmp_path: Path) -> None:
+    dest = tmp_path / "p"
+    svc.scaffold("cnn", "cifar10", dest, {})
+    (dest / "train.py").write_text("edited")
+    (dest / "train.py").chmod(0o755)
+    svc.scaffold("cnn", "cifar10", dest, {}, force=True)
+    assert (dest / "train.py").stat().st_mode & 0o777 == 0o755
+
+
+def test_default_device_follows_the_driver(snap) -> None:  # type: ignore[no-untyped-def]
+    assert svc.default_device(snap.host()) == "cpu"
+    snap.add_file("/proc/driver/nvidia/gpus/0000:01:00.0/information", "Model: NVIDIA H100\n")
+    assert svc.default_device(snap.host()) == "gpu"
+
+
+@pytest.mark.parametrize(("backend", "device", "present", "absent"), [
+    ("tensorflow", "cpu", "tensorflow-cpu>=2.16", "and-cuda"),
+    ("tensorflow", "gpu", "tensorflow[and-cuda]>=2.16", "tensorflow-cpu"),
+    ("torch", "cpu", "--extra-index-url https://download.pytorch.org/whl/cpu", "cuda"),
+    ("jax", "cpu", "jax>=0.4.26", "cuda12"),
+    ("jax", "gpu", "jax[cuda12]>=0.4.26", "whl/cpu"),
+])
+def test_requirements_fit_the_device(tmp_path: Path, backend: str, device: str, present: str, absent: str) -> None:
+    svc.scaffold("cnn", "cifar10", tmp_path / "p", {"backend": backend, "device": device})
+    req = (tmp_path / "p" / "requirements.txt").read_text()
+    assert present in req and absent not in req
+    assert "keras>=3.8" in req
+
+
+def test_cli_device_and_install_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["new", "cnn", "catsdogs", str(tmp_path / "cats"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "python -m pip install -r requirements.txt && gputk train --synthetic" in err
+    req = (tmp_path / "cats" / "requirements.txt").read_text()
+    assert "keras>=3.8  # 3.8 added RandomShear" in req and "and-cuda" not in req

@@ -31,8 +31,16 @@ MODE = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "o
 def emit(**kw):
     print(json.dumps(kw), flush=True)
 print("a line that is not an event", flush=True)
-emit(event="start", template="cnn", dataset="cifar10", backend="tensorflow", gpus=[], train_size=64)
+import os
+if MODE not in ("early", "offline"):
+    emit(event="start", template="cnn", dataset="cifar10", backend="tensorflow", gpus=[], train_size=64)
 print("log noise on stderr", file=sys.stderr)
+if MODE == "early":
+    print("ImportError: cannot import name 'layers'", file=sys.stderr)
+    sys.exit(1)
+if MODE == "offline":
+    emit(event="error", message="CIFAR-10 is not here and could not be downloaded", hint="put it in data/")
+    sys.exit(2)
 if MODE == "crash":
     print("ValueError: shapes do not match", file=sys.stderr)
     sys.exit(3)
@@ -45,7 +53,8 @@ try:
         if MODE == "hang":
             time.sleep(60)
     (a.run_dir / "metrics.json").write_text(json.dumps({"epochs": records, "synthetic": a.synthetic,
-                                                        "argv": sys.argv[1:]}))
+                                                        "argv": sys.argv[1:],
+                                                        "keras_backend": os.environ.get("KERAS_BACKEND")}))
     emit(event="done", run_dir=str(a.run_dir))
 except KeyboardInterrupt:
     (a.run_dir / "metrics.json").write_text(json.dumps({"epochs": records, "interrupted": True}))
@@ -60,6 +69,11 @@ def make_project(tmp_path: Path, dataset: str = "cifar10", mode: str = "ok") -> 
     (proj / "train.py").write_text(FAKE_TRAIN)
     (proj / "mode.txt").write_text(mode)
     return proj
+
+
+# These run gputk's own interpreter (which has keras through the test extra) as the training Python: they
+# read this machine's Python environment on purpose.
+LIVE_PYTHON = pytest.mark.live
 
 
 def test_not_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,6 +92,7 @@ def test_damaged_answers_file(tmp_path: Path) -> None:
         svc.read_project(proj)
 
 
+@LIVE_PYTHON
 def test_catsdogs_without_images_says_what_to_download(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path, "catsdogs")
     assert run_cli(["train", str(proj), "--python", sys.executable]) == 1
@@ -114,6 +129,7 @@ def test_data_present_rules(tmp_path: Path) -> None:
     assert svc.data_present(p, home=str(tmp_path))
 
 
+@LIVE_PYTHON
 def test_train_streams_epochs_and_writes_gpu_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path)
     code = run_cli(["train", str(proj), "--synthetic", "--epochs", "3", "--device", "cpu",
@@ -135,6 +151,7 @@ def test_train_streams_epochs_and_writes_gpu_summary(tmp_path: Path, capsys: pyt
     assert "log noise on stderr" in (run_dir / "train.log").read_text()
 
 
+@LIVE_PYTHON
 def test_failed_child_shows_log_tail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path, mode="crash")
     assert run_cli(["train", str(proj), "--synthetic", "--python", sys.executable]) == 1
@@ -143,6 +160,7 @@ def test_failed_child_shows_log_tail(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "ValueError: shapes do not match" in err
 
 
+@LIVE_PYTHON
 def test_ctrl_c_forwards_and_keeps_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """gputk alone gets SIGINT (raised here from the first epoch event): it passes it on and waits."""
     import gputk.host
@@ -167,7 +185,9 @@ def test_ctrl_c_forwards_and_keeps_checkpoint(tmp_path: Path, monkeypatch: pytes
 def test_missing_interpreter_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     proj = make_project(tmp_path)
     assert run_cli(["train", str(proj), "--synthetic", "--python", str(tmp_path / "nope")]) == 1
-    assert "could not start" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "nope (--python): no such interpreter" in err and "Traceback" not in err
+    assert not (proj / "runs").exists()
 
 
 def test_parse_event() -> None:
@@ -208,3 +228,94 @@ def test_gpu_sampler_without_gpu_reports_nothing() -> None:
     sampler.start()
     summary = sampler.stop()
     assert summary.source is None and summary.peak_memory_mib is None
+
+
+@LIVE_PYTHON
+def test_run_that_never_started_leaves_no_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_project(tmp_path, mode="early")
+    assert run_cli(["train", str(proj), "--synthetic", "--python", sys.executable]) == 1
+    err = capsys.readouterr().err
+    assert "training never started (exit 1); no run folder kept" in err
+    assert "ImportError: cannot import name 'layers'" in err
+    assert not (proj / "runs").exists()
+
+
+@LIVE_PYTHON
+def test_offline_error_event_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_project(tmp_path, mode="offline")
+    (proj / "runs" / "older").mkdir(parents=True)
+    assert run_cli(["train", str(proj), "--python", sys.executable]) == 1
+    err = capsys.readouterr().err
+    assert "error: CIFAR-10 is not here and could not be downloaded" in err and "hint: put it in data/" in err
+    assert "Traceback" not in err and "needs keras" not in err
+    assert [p.name for p in (proj / "runs").iterdir()] == ["older"]
+
+
+@LIVE_PYTHON
+def test_successful_run_leaves_exactly_one_folder_and_names_the_python(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    proj = make_project(tmp_path)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    # config.toml says tensorflow; jax is not installed here, so the interpreter check is skipped
+    monkeypatch.setattr("gputk.services.train.check_can_run", lambda *a: None)
+    assert run_cli(["train", str(proj), "--synthetic", "--python", sys.executable]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == f"python: {sys.executable} (--python)"
+    [run] = list((proj / "runs").iterdir())
+    assert json.loads((run / "metrics.json").read_text())["keras_backend"] == "jax"
+
+
+@LIVE_PYTHON
+def test_keras_backend_from_environment_wins_over_config(tmp_path: Path) -> None:
+    from gputk.services.train_python import configured_backend
+
+    (tmp_path / "config.toml").write_text('[train]\nepochs = 2\nbackend = "torch"\n')
+    assert configured_backend(tmp_path, "tensorflow", {}) == "torch"
+    assert configured_backend(tmp_path, "tensorflow", {"KERAS_BACKEND": "jax"}) == "jax"
+    assert configured_backend(tmp_path / "none", "tensorflow", {}) == "tensorflow"
+
+
+def _path_with(tmp_path: Path, python: str) -> str:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(python)
+    return str(bin_dir)
+
+
+SYSTEM_PY = "/usr/bin/python3"
+no_bare_python = pytest.mark.skipif(
+    not Path(SYSTEM_PY).exists() or Path(SYSTEM_PY).resolve() == Path(sys.executable).resolve(),
+    reason="needs a system python3 other than the one running the tests")
+
+
+@LIVE_PYTHON
+@no_bare_python
+def test_path_python_without_keras_falls_back_to_gputks_own(tmp_path: Path) -> None:
+    from gputk.host import LiveHost
+    from gputk.services.train_python import choose, probe
+
+    host = LiveHost({"PATH": _path_with(tmp_path, SYSTEM_PY)})
+    if probe(host, SYSTEM_PY).has("keras"):
+        pytest.skip("the system python3 has keras")
+    chosen = choose(host, None)
+    assert chosen.path == sys.executable
+    assert chosen.why.startswith("gputk's own: python3 on PATH") and chosen.why.endswith("has no keras")
+    assert choose(LiveHost({"PATH": "", "GPUTK_PYTHON": "/x/py"}), None).path == "/x/py"
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(SYSTEM_PY)
+    assert choose(LiveHost({"PATH": "", "VIRTUAL_ENV": str(venv)}), None).why.startswith("the active virtualenv")
+
+
+@LIVE_PYTHON
+@no_bare_python
+def test_interpreter_without_keras_is_refused_with_install_command(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_project(tmp_path)
+    assert run_cli(["train", str(proj), "--synthetic", "--python", SYSTEM_PY]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"python: {SYSTEM_PY} (--python)"
+    assert lines[1].startswith(f"error: {SYSTEM_PY} (--python) cannot run this project: missing keras, tensorflow")
+    assert lines[2] == f"hint: install the project's requirements into it: {SYSTEM_PY} -m pip install -r " \
+                       f"{proj / 'requirements.txt'}"
+    assert not (proj / "runs").exists()
