@@ -106,17 +106,20 @@ def rebuild_module(plat: PlatformInfo, version: str | None) -> tuple[str, ...]:
     return (kernel_headers(plat), dkms, "sudo modprobe nvidia", "nvidia-smi")
 
 
+def update_initramfs(plat: PlatformInfo) -> str:
+    """Rebuild the initramfs so modprobe.d changes reach early boot."""
+    if plat.package_manager in ("dnf", "yum", "zypper"):
+        return "sudo dracut --force"
+    if plat.package_manager == "pacman":
+        return "sudo mkinitcpio -P"
+    return "sudo update-initramfs -u"
+
+
 def blacklist_nouveau(plat: PlatformInfo) -> tuple[str, ...]:
     """Keep nouveau off the GPU (NVIDIA installation guide, "Disabling Nouveau")."""
-    if plat.package_manager in ("dnf", "yum", "zypper"):
-        initramfs = "sudo dracut --force"
-    elif plat.package_manager == "pacman":
-        initramfs = "sudo mkinitcpio -P"
-    else:
-        initramfs = "sudo update-initramfs -u"
     return (
         f"printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | sudo tee {MODPROBE_BLACKLIST}",
-        initramfs,
+        update_initramfs(plat),
         "sudo reboot",
     )
 

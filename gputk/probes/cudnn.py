@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from gputk.compat.version import Version
 from gputk.host import Host
 from gputk.parsers.cudnn import parse_cudnn_header
+from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
 _SONAME = re.compile(r"libcudnn\.so\.(\d+)(?:\.(\d+)\.(\d+))?$")
@@ -144,3 +145,16 @@ def find_cudnn(host: Host, site_packages: list[str] | None = None) -> list[Cudnn
         if d:
             add(_install(host, "ld-path", d, [posixpath.join(posixpath.dirname(d), "include")], [d], None))
     return found
+
+
+CAPTURE = Capture(
+    "cudnn",
+    files=(
+        "/usr/local/cuda*/include/cudnn_version.h",
+        "/usr/local/cuda*/include/cudnn.h",
+        "/usr/include/cudnn_version*.h",
+        "/usr/include/*-linux-gnu/cudnn_version*.h",
+    ),
+    names=("/usr/lib/*-linux-gnu/libcudnn*.so*", "/usr/lib64/libcudnn*.so*"),
+    entries=(find_cudnn,),
+)

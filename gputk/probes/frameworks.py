@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gputk.host import Host
+from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env, target_python
 
 FRAMEWORKS = ("tensorflow", "cupy", "numba", "torch", "jax")
@@ -279,3 +280,6 @@ def probe_frameworks(
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
         futures = {n: pool.submit(probe_framework, host, n, timeout, py) for n in names}
         return {n: f.result() for n, f in futures.items()}
+
+
+CAPTURE = Capture("frameworks", entries=(probe_frameworks,), framework=True)
