@@ -50,7 +50,7 @@ ProbeFn = Callable[[], dict[str, Any]]
 
 # Environment variables a child keeps: the ones that decide where libraries and
 # programs are found and which GPUs are visible. Everything else is dropped so
-# a child behaves the same for every user (design.md habit 3).
+# a child behaves the same for every user (docs/design.md habit 3).
 _CHILD_ENV_KEEP = (
     "PATH",
     "HOME",

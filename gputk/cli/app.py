@@ -84,6 +84,7 @@ SHORT_HELP = {
     "new": "Create a training project from a template.",
     "train": "Train a project made by `gputk new`.",
     "report": "A redacted snapshot for a bug report.",
+    "fleet": "One view of many machines, from their snapshots.",
 }
 for _cmd in app.registered_commands:
     _cmd.short_help = _cmd.short_help or SHORT_HELP.get(_cmd.name or "")

@@ -49,7 +49,7 @@ def run(quick: bool) -> dict[str, object]:
             return time.perf_counter() - t0
 
         with ThreadPoolExecutor(max_workers=3) as pool:
-            took = dict(zip(commands, pool.map(timed, commands.values())))
+            took = dict(zip(commands, pool.map(timed, commands.values()), strict=True))
     rows = []
     met = True
     for name, seconds in took.items():
