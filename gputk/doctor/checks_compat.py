@@ -165,6 +165,9 @@ def _module_flavour(ctx: Context) -> tuple[str | None, str]:
     k = ctx.kernel()
     if k.driver is not None and k.driver.kernel_module in ("open", "proprietary"):
         return k.driver.kernel_module, "/proc/driver/nvidia/version"
+    flavour = ctx.module_config().flavour  # the installed module, also when it refused to load
+    if flavour in ("open", "proprietary"):
+        return flavour, "modinfo nvidia (license:)"
     return None, ""
 
 
@@ -188,7 +191,7 @@ def module_flavour(ctx: Context) -> Outcome:
     flavour, src = _module_flavour(ctx)
     gpus = _gpus_with_cc(ctx)
     if flavour is None:
-        return skipped("kernel module flavour unknown (the nvidia module is not loaded)")
+        return skipped("kernel module flavour unknown (no /proc/driver/nvidia/version, no modinfo nvidia)")
     if not gpus:
         return skipped("compute capability of the GPU unknown")
     evidence = [ev(src, f"{flavour} kernel module")]
@@ -198,13 +201,14 @@ def module_flavour(ctx: Context) -> Outcome:
         return passed(
             f"the {flavour} kernel module drives {', '.join(_gen_name(g) for g in gpus)}", *evidence
         )
-    drv = ctx.driver_version()[0]
-    branch = str(Version.of(drv).major) if drv else None
+    drv = ctx.driver_version()[0] or ctx.module_config().version
+    branch = str(Version.of(drv).major) if Version.parse(drv) else None
+    state = "loaded" if src.startswith("/proc") else "installed"
     if flavour == "open":
         gens = ", ".join(sorted({_gen_name(g) for g in wrong}))
         newer = [g for g in gpus if drv_compat.module_fits(g.cc, "proprietary") is False]
         summary = (
-            f"the open kernel module is loaded, but it cannot drive {wrong[0].name} ({gens}): "
+            f"the open kernel module is {state}, but it cannot drive {wrong[0].name} ({gens}): "
             "open modules need the GPU System Processor, first in Turing"
         )
         if newer:
@@ -223,7 +227,7 @@ def module_flavour(ctx: Context) -> Outcome:
                 _flavour_fix(ctx.platform(), "proprietary", keep),
             ),
         )
-    summary = f"the proprietary kernel module is loaded, but {wrong[0].name} ({_gen_name(wrong[0])}) needs the open module"
+    summary = f"the proprietary kernel module is {state}, but {wrong[0].name} ({_gen_name(wrong[0])}) needs the open module"
     return failed(
         summary,
         evidence,

@@ -315,3 +315,32 @@ def test_pascal_whose_module_does_not_load_after_an_upgrade_to_590(snap: Snapsho
     assert c.summary.startswith("driver 590.48.01 does not support GP102 [GeForce GTX 1080 Ti] (Pascal)")
     assert any("installed, not loaded" in e.source for e in c.evidence)
     assert c.fix is not None and "sudo apt-get install -y nvidia-driver-580" in c.fix.commands
+
+
+def test_open_module_installed_for_a_gt_1030_that_it_refused(snap: SnapshotWriter) -> None:
+    """negativo17/nvidia-driver#158: after 560 the open module was installed; it refused a GT 1030
+    (10de:1d01) and did not load. modinfo of the installed module names the flavour."""
+    gt1030 = Gpu(name="GP108 [GeForce GT 1030]", device_id="1d01", cc="6.1", bound=None)
+    modinfo = (
+        "filename:       /lib/modules/6.8.0-45-generic/extra/nvidia.ko.xz\n"
+        "version:        560.31.02\nlicense:        Dual MIT/GPL\n"
+    )
+    m = HEALTHY.but(
+        gpus=(gt1030,),
+        module_loaded=None,
+        user_space="560.31.02",
+        cuda_driver="12.6",
+        nvml=None,
+        smi=None,
+        toolkits=(),
+        frameworks={},
+        modinfo=modinfo,
+    )
+    report = run(snap, m)
+    c = report.get("driver.module-flavour")
+    assert c is not None and c.status == "fail"
+    assert c.summary.startswith(
+        "the open kernel module is installed, but it cannot drive GP108 [GeForce GT 1030]"
+    )
+    assert any(e.source == "modinfo nvidia (license:)" for e in c.evidence)
+    assert c.fix is not None and "sudo apt-get install -y nvidia-driver-560" in c.fix.commands
