@@ -1,4 +1,4 @@
-"""Driver checks: driver.kernel-module, driver.nvml, driver.nvidia-smi (gpu-facts F1, F2)."""
+"""Driver checks: driver.kernel-module, driver.nvml, driver.nvidia-smi (docs/design.md F1, F2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Framework checks: framework.tensorflow, .cupy, .numba, .torch, .jax (gpu-facts F5, F7).
+"""Framework checks: framework.tensorflow, .cupy, .numba, .torch, .jax (docs/design.md F5, F7).
 
 Each reads the result of a child-interpreter probe (:mod:`gputk.probes.frameworks`):
 installed or not (not installed is ``skip``), version, the CUDA/cuDNN it was built

@@ -202,6 +202,6 @@ def hardware_gpu(ctx: Context) -> Outcome:
         Fix(
             "This machine has no NVIDIA GPU. Run on a GPU machine; in a VM, have the GPU passed through "
             "(PCI passthrough) or pick a GPU instance type.",
-            ("lspci -nn | grep -i nvidia",),
+            (fixes.list_nvidia_pci(ctx.host.which("lspci") is not None),),
         ),
     )

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from gputk.compat import cuda as cuda_compat
 from gputk.compat import gpus as gpu_table
 from gputk.compat.drivers import find_driver_version
-from gputk.host import Host
+from gputk.host import Host, LiveHost
 from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit
 from gputk.models.doctor import CheckResult
 from gputk.models.gpu import GpuRecord
@@ -26,7 +26,14 @@ from gputk.parallel import warm
 from gputk.parsers.nvidia_smi_health import GpuHealth, parse_smi_health
 from gputk.parsers.system import parse_ldconfig
 from gputk.probes import system
-from gputk.probes.cuda import active_nvcc, cuda_home, find_toolkits, pip_cuda_wheels
+from gputk.probes.cuda import (
+    ACTIVE_NVCC_ARGV,
+    NVCC_TIMEOUT_S,
+    active_nvcc,
+    cuda_home,
+    find_toolkits,
+    pip_cuda_wheels,
+)
 from gputk.probes.cudnn import CudnnInstall, find_cudnn
 from gputk.probes.driver import LDCONFIG_ARGV, KernelDriverState, kernel_driver_state
 from gputk.probes.frameworks import FRAMEWORKS, probe_framework
@@ -36,6 +43,7 @@ from gputk.probes.nvidia_smi import SmiResult, smi_query
 from gputk.probes.nvml import NvmlResult, nvml_query
 from gputk.probes.pci import PciScan, pci_gpus
 from gputk.probes.platform import PlatformInfo, platform_info
+from gputk.probes.python_env import python_env
 
 T = TypeVar("T")
 
@@ -55,7 +63,8 @@ class GpuView:
 
 class Context:
     def __init__(self, host: Host, frameworks: bool = True, framework_timeout: float = 120.0) -> None:
-        self.host = host
+        # Live: each command runs once, so one started early (prefetch) serves the probe asking later.
+        self.host = host.remembering() if type(host) is LiveHost else host
         self.frameworks_enabled = frameworks
         self.framework_timeout = framework_timeout
         self._lock = threading.Lock()
@@ -260,6 +269,8 @@ class Context:
             self.platform, self.pci, self.kernel, self.nvml, self.smi, self.toolkits, self.nvcc,
             self.cuda_home, self.pip_wheels, self.cudnn, self.kernel_log, self.units, self.module_config,
             self.access, self.nvswitches, self.ldconfig, lambda: self.start_frameworks(frameworks),
+            lambda: python_env(self.host),  # platform and toolkits both wait for it
+            lambda: self.host.run(ACTIVE_NVCC_ARGV, timeout=NVCC_TIMEOUT_S),  # nvcc waits for toolkits
             wait=False,
         )
 
@@ -288,10 +299,9 @@ class Context:
                     probe_framework, self.host, name, self.framework_timeout, self.python()
                 )
             future = self._fw[name]
-        try:
-            return future.result()
-        except Exception as exc:  # the probe thread itself failed: that check's error
-            return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
+        # A probe reports its own failures as a status; an exception here is a bug in gputk and
+        # reaches the runner, which shows the check as "error" with it.
+        return future.result()
 
     def close(self) -> None:
         if self._fw_pool is not None:

@@ -1,6 +1,6 @@
 """Every cuDNN on the machine: version from its header, sonames, where it came from.
 
-Where cuDNN lives (gpu-facts 6.4)::
+Where cuDNN lives (docs/design.md)::
 
     /usr/local/cuda[-X.Y]/include/cudnn_version.h + lib64/libcudnn.so.N     tarball into a toolkit
     /usr/include/x86_64-linux-gnu/cudnn_version_v9.h + /usr/lib/x86_64-linux-gnu/libcudnn.so.9   deb

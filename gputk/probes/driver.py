@@ -11,7 +11,7 @@ Shell equivalents::
     grep -B3 nvidia /var/log/apt/history.log          # "Upgrade: libnvidia-compute-535:amd64 (...)"
 
 A loaded module whose version differs from ``libnvidia-ml.so.<version>`` is the
-"Driver/library version mismatch" (gpu-facts F1): user space was upgraded
+"Driver/library version mismatch" (docs/design.md F1): user space was upgraded
 while the old module stays loaded until a reboot.
 """
 
@@ -147,7 +147,7 @@ def kernel_driver_state(host: Host) -> KernelDriverState:
         modules_running_kernel=_modules_for(host, release) if release else (),
         modules_other_kernels=tuple(others),
         nouveau_loaded=host.is_dir("/sys/module/nouveau"),
-        nouveau_blacklisted=bool(re.search(r"^\s*blacklist\s+nouveau\b", blacklist, re.M)),
+        nouveau_blacklisted=bool(re.search(r"^[ \t]*blacklist[ \t]+nouveau\b", blacklist, re.M)),
         apt_history=_apt_history(host),
     )
 

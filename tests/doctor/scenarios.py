@@ -5,7 +5,7 @@ run reads (/etc/os-release, /proc and /sys, /dev nodes, libraries, kernel
 modules, toolkits, site-packages), the commands it runs (``nvidia-smi -q -x``,
 ``nvcc --version``, ``mokutil --sb-state``) and the in-process probes
 (``probes.nvml``, ``probes.python``, ``probes.frameworks.<name>``). The
-default Machine is healthy; each failure mode F1-F12 (gpu-facts.md section 5)
+default Machine is healthy; each failure mode F1-F12 (docs/design.md)
 is the healthy machine with the few facts that make it fail changed.
 """
 
