@@ -25,13 +25,14 @@ Examples:
 
 \b
     gputk doctor
-    gputk doctor --check driver.nvml --check cuda.driver-compat -v
-    gputk doctor --no-frameworks --json | jq '.checks[] | select(.status=="fail")'
-    gputk doctor --markdown > doctor.md      # redacted, to paste into an issue
-    gputk doctor --profile prolog --exit-codes nagios                 # Slurm prolog, NHC
-    gputk doctor --profile quick --prometheus /var/lib/node_exporter/textfile/gputk.prom
+    gputk doctor --check driver.nvml -v
+    gputk doctor --no-frameworks --json | jq .status
+    gputk doctor --markdown > doctor.md   # to paste
+    gputk doctor --snapshot s.tar.gz  # from gputk report
+    gputk doctor --profile prolog --exit-codes nagios
+    gputk doctor --profile quick --prometheus m.prom
 
-Cluster recipes (Slurm, NHC, Node Problem Detector, Kubernetes): docs/cluster.md.
+Slurm, NHC, Node Problem Detector, Kubernetes: see docs/cluster.md.
 """
 
 MARKS = {
