@@ -16,8 +16,8 @@ FromOpt = Annotated[
     Optional[list[Path]],  # noqa: UP045 - typer needs Optional on 3.10
     typer.Option(
         "--from",
-        help="Read saved outputs instead of the machine (nvidia-smi, lspci, lshw, ...; recognised by content). "
-        "Repeat for several files.",
+        help="Read saved or pasted outputs instead of the machine (nvidia-smi, lspci, lshw, inxi, ...; recognised "
+        "by content, prompts and code fences allowed). Repeat for several files.",
         metavar="FILE",
     ),
 ]

@@ -19,7 +19,8 @@ HELP = """Check this machine (or a snapshot) layer by layer: platform, GPU, driv
 environment, frameworks. One line per check; failures and warnings show the evidence and a fix.
 
 A check whose root cause failed is skipped ("blocked by") instead of failing too.
-Exit code 0 when nothing fails (warnings allowed; --strict makes them fail), 1 otherwise.
+Exit code 0 when nothing fails (warnings allowed; --strict makes them fail), 1 otherwise,
+2 for a usage error (an unknown --check id, --json with --markdown).
 
 Examples:
 

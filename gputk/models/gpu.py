@@ -29,7 +29,7 @@ _BUS_ID = re.compile(
 def normalize_bus_id(raw: str | None) -> str | None:
     """``00000000:01:00.0`` / ``01:00.0`` / ``PCI:1:0:0`` -> ``0000:01:00.0``; None if unreadable.
 
-    nvidia-smi prints an 8-digit domain, lspci without ``-D`` none, Xorg's
+    nvidia-smi prints an 8-digit domain (kept whole when it does not fit in 4), lspci without ``-D`` none, Xorg's
     ``PCI:bus:dev:fn`` is decimal.
     """
     if not raw:
@@ -47,9 +47,8 @@ def normalize_bus_id(raw: str | None) -> str | None:
     m = _BUS_ID.match(s)
     if not m:
         return None
+    # Hyper-V (Azure) guests have 32-bit PCI domains: nvidia-smi prints "GPU 3E3F8E05:00:00.0".
     domain = int(m.group("domain") or "0", 16)
-    if domain > 0xFFFF:
-        return None
     return f"{domain:04x}:{int(m.group('bus'), 16):02x}:{int(m.group('dev'), 16):02x}.{m.group('fn')}"
 
 
@@ -154,6 +153,10 @@ ToolProblem = Literal[
     "gpu-lost",  # "Unable to determine the device handle for GPU ...: Unknown Error"
     "insufficient-permissions",
     "command-not-found",
+    "driver-not-installed",  # "modprobe: FATAL: Module nvidia not found in directory /lib/modules/..."
+    "no-pci-devices",  # inxi "No PCI device data found", lspci "Cannot find any working access method"
+    "gpu-access-blocked",  # WSL: "Failed to initialize NVML: GPU access blocked by the operating system"
+    "container-gpu-unavailable",  # docker: could not select device driver "" with capabilities: [[gpu]]
 ]
 
 

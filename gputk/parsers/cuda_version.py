@@ -13,14 +13,14 @@ import re
 
 from gputk.compat.version import Version
 
-_VERSION_TXT = re.compile(r"CUDA Version\s+(\d+(?:\.\d+)+)")
+_VERSION_TXT = re.compile(r"CUDA Version[ \t]+(\d+(?:\.\d+)+)")
 
 
 def parse_version_json(text: str) -> str | None:
     """``{"cuda": {"name": "CUDA SDK", "version": "12.3.2"}, ...}`` -> ``"12.3.2"``."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested brackets
         return None
     cuda = data.get("cuda") if isinstance(data, dict) else None
     version = cuda.get("version") if isinstance(cuda, dict) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-_DEFINE = re.compile(r"^\s*#\s*define\s+CUDNN_(MAJOR|MINOR|PATCHLEVEL)\s+(\d+)", re.M)
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+CUDNN_(MAJOR|MINOR|PATCHLEVEL)[ \t]+(\d+)", re.M)
 
 
 def parse_cudnn_header(text: str) -> str | None:

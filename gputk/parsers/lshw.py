@@ -36,24 +36,27 @@ _CLASS_BY_DESCRIPTION = {
     "3d controller": "0302",
     "display controller": "0380",
 }
-_IDS = re.compile(r"\s*\[(?P<vid>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})\]\s*$")
-_VENDOR_ID = re.compile(r"\s*\[(?P<vid>[0-9a-fA-F]{4})\]\s*$")
-_ENTRY = re.compile(r"^\s*\*-(?P<id>[\w:]+)(?P<unclaimed>\s+UNCLAIMED)?\s*$")
-_FIELD = re.compile(r"^\s+(?P<key>[a-z][a-z ]*?):\s*(?P<value>.*)$")
+# Patterns searched in a value start with a literal (no leading \s*), so a long run of spaces is
+# scanned once, not once per position; values are stripped before they are searched.
+_IDS = re.compile(r"\[(?P<vid>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})\]$")
+_VENDOR_ID = re.compile(r"\[(?P<vid>[0-9a-fA-F]{4})\]$")
+_ENTRY = re.compile(r"^[ \t]*\*-(?P<id>[\w:]+)(?P<unclaimed>[ \t]+UNCLAIMED)?[ \t]*$")
+_FIELD = re.compile(r"^[ \t]+(?P<key>[a-z][a-z ]*?):[ \t]*(?P<value>.*)$")
+_CONFIG = re.compile(r"(?<!\w)(\w+)=(\S+)")
 
 
 def _record(fields: dict[str, str], driver: str | None) -> GpuRecord:
-    product = fields.get("product", "")
-    vendor = fields.get("vendor", "")
+    product = fields.get("product", "").strip()
+    vendor = fields.get("vendor", "").strip()
     vid = did = None
     m = _IDS.search(product)
     if m:
         vid, did = m.group("vid").lower(), m.group("did").lower()
-        product = product[: m.start()]
+        product = product[: m.start()].rstrip()
     v = _VENDOR_ID.search(vendor)
     if v:
         vid = vid or v.group("vid").lower()
-        vendor = vendor[: v.start()]
+        vendor = vendor[: v.start()].rstrip()
     # lshw's "size:" of a display device is a PCI memory window, not the GPU's memory: not read.
     name = product_name(product) if product and product.strip() != vendor.strip() else None
     return GpuRecord(
@@ -112,7 +115,7 @@ def _from_text(text: str) -> tuple[list[GpuRecord], bool]:
 
     def flush() -> None:
         if fields is not None:
-            config = dict(re.findall(r"(\w+)=(\S+)", fields.get("configuration", "")))
+            config = dict(_CONFIG.findall(fields.get("configuration", "")))
             gpus.append(_record(fields, config.get("driver")))
 
     for line in text.splitlines():
@@ -138,8 +141,8 @@ def looks_like(text: str) -> str | None:
         and _load_json(head if len(text) <= 20000 else text)
     ):
         return "lshw-json"
-    if re.search(r"^\s*\*-display", head, re.M) or (
-        re.search(r"^\s*\*-\w", head, re.M) and "bus info:" in head
+    if re.search(r"^[ \t]*\*-display", head, re.M) or (
+        re.search(r"^[ \t]*\*-\w", head, re.M) and "bus info:" in head
     ):
         return "lshw"
     return None

@@ -41,18 +41,20 @@ _DISPLAY_CLASSES = {
 }
 _SLOT = r"(?:[0-9a-fA-F]{4,5}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
 # "01:00.0 VGA compatible controller [0300]: NVIDIA ... [10de:2204] (rev a1)"; grep -n/-H prefixes allowed.
-_PLAIN = re.compile(
-    rf"^(?:[^\s:]+:\d+[:-])?\s*(?P<slot>{_SLOT})\s+(?P<cls>[^:\[\"]+?)(?:\s*\[(?P<clsid>[0-9a-fA-F]{{4}})\])?:\s*(?P<desc>.*)$"
-)
+# Only the slot is matched by a regex; class and description are cut at the first ":" (a lazy class
+# pattern next to optional spaces backtracked cubically on a long line).
+_PLAIN_HEAD = re.compile(rf"(?:[^\s:]+:\d+[:-])?[ \t]*(?P<slot>{_SLOT})[ \t]+")
 # "01:00.0 0300: 10de:2204 (rev a1)" (lspci -n)
 _NUMERIC = re.compile(
-    rf"^\s*(?P<slot>{_SLOT})\s+(?P<clsid>[0-9a-fA-F]{{4}}):\s*(?P<vid>[0-9a-fA-F]{{4}}):(?P<did>[0-9a-fA-F]{{4}})"
+    rf"^[ \t]*(?P<slot>{_SLOT})[ \t]+(?P<clsid>[0-9a-fA-F]{{4}}):[ \t]*(?P<vid>[0-9a-fA-F]{{4}}):(?P<did>[0-9a-fA-F]{{4}})"
 )
-_MM = re.compile(rf'^\s*(?P<slot>{_SLOT})\s+"')
-_IDS = re.compile(r"\s*\[(?P<vid>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})\]")
-_REV = re.compile(r"\s*\(rev [0-9a-fA-F]+\)\s*$")
-_PROGIF = re.compile(r"\s*\(prog-if [^()]*\)")
-_TRAILING_ID = re.compile(r"\s*\[(?P<id>[0-9a-fA-F]{4})\]\s*$")
+_MM = re.compile(rf'^[ \t]*(?P<slot>{_SLOT})[ \t]+"')
+# searched patterns start with a literal; the text around them is stripped afterwards
+_IDS = re.compile(r"\[(?P<vid>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})\]")
+_REV = re.compile(r"\(rev [0-9a-fA-F]+\)\s*$")
+_PROGIF = re.compile(r"\(prog-if [^()]*\)")
+_TRAILING_ID = re.compile(r"\[(?P<id>[0-9a-fA-F]{4})\]\s*$")
+_HEX = frozenset("0123456789abcdefABCDEF")
 _BRACKETED = re.compile(r"\[([^\[\]]+)\]")
 _UNNAMED = re.compile(r"^Device [0-9a-fA-F]{4}$")
 _VENDOR_PREFIXES = (
@@ -103,8 +105,9 @@ def product_name(device: str | None) -> str | None:
 
 
 def _split_vendor(desc: str) -> tuple[str | None, str]:
+    low = desc.lower()
     for prefix in _VENDOR_PREFIXES:
-        if desc.startswith(prefix):
+        if low.startswith(prefix.lower()):  # pciutils before 2009 wrote "nVidia Corporation"
             return prefix, desc[len(prefix) :].strip()
     return None, desc
 
@@ -145,16 +148,36 @@ class _Dev:
         )
 
 
-def _from_plain(m: re.Match[str]) -> _Dev:
-    dev = _Dev(m.group("slot"))
-    dev.pci_class = _class_id(m.group("cls"), m.group("clsid"))
-    rev = re.search(r"\(rev ([0-9a-fA-F]+)\)", m.group("desc"))
+def _plain(line: str) -> tuple[str, str, str | None, str] | None:
+    """(slot, class name, class id, description) of a plain/-nn/-D line; None for other lines."""
+    head = _PLAIN_HEAD.match(line)
+    if not head:
+        return None
+    cls, sep, desc = line[head.end() :].partition(":")
+    if not sep or not cls or '"' in cls:
+        return None
+    clsid = None
+    if "[" in cls:  # "VGA compatible controller [0300]"
+        name, _, bracket = cls.partition("[")
+        clsid = bracket.rstrip().removesuffix("]")
+        if len(clsid) != 4 or not all(c in _HEX for c in clsid):
+            return None
+        cls = name
+    if not cls.strip():
+        return None
+    return head.group("slot"), cls.strip(), clsid, desc.strip()
+
+
+def _from_plain(slot: str, cls: str, clsid: str | None, raw_desc: str) -> _Dev:
+    dev = _Dev(slot)
+    dev.pci_class = _class_id(cls, clsid)
+    rev = re.search(r"\(rev ([0-9a-fA-F]+)\)", raw_desc)
     dev.rev = rev.group(1).lower() if rev else None
-    desc = _PROGIF.sub("", _REV.sub("", _PROGIF.sub("", m.group("desc")))).strip()
+    desc = " ".join(_PROGIF.sub(" ", _REV.sub("", _PROGIF.sub(" ", raw_desc))).split())
     ids = _IDS.search(desc)
     if ids:
         dev.vendor_id, dev.device_id = ids.group("vid").lower(), ids.group("did").lower()
-        desc = (desc[: ids.start()] + desc[ids.end() :]).strip()
+        desc = (desc[: ids.start()].rstrip() + " " + desc[ids.end() :].lstrip()).strip()
     dev.desc = desc
     dev.vendor_name, dev.device_name = _split_vendor(desc)
     return dev
@@ -229,9 +252,9 @@ def _parse_lines(text: str) -> tuple[list[_Dev], bool, bool]:
             current.vendor_id, current.device_id = n.group("vid").lower(), n.group("did").lower()
             devs.append(current)
             continue
-        p = _PLAIN.match(line)
+        p = _plain(line)
         if p:
-            current = _from_plain(p)
+            current = _from_plain(*p)
             devs.append(current)
             continue
         current = None
@@ -286,7 +309,9 @@ def _parse_vmm(text: str) -> list[_Dev]:
 def looks_like(text: str) -> str | None:
     """``"lspci-vmm"`` / ``"lspci-mm"`` / ``"lspci"`` when the text holds lspci lines, else None."""
     head = text[:20000]
-    if re.search(rf"^(?:Slot|Device):\s*{_SLOT}\s*$", head, re.M) and re.search(r"^Class:\s", head, re.M):
+    if re.search(rf"^(?:Slot|Device):[ \t]*{_SLOT}[ \t]*$", head, re.M) and re.search(
+        r"^Class:\s", head, re.M
+    ):
         return "lspci-vmm"
     devs, saw_mm, saw_any = _parse_lines(head)
     if saw_mm:

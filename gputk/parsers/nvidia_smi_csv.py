@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gputk.models.gpu import GpuRecord, ParseResult, normalize_bus_id, vendor_from_name, vendor_from_pci_id
+from gputk.models.gpu import GpuRecord, ParseResult, normalize_bus_id, vendor_from_name
 from gputk.parsers._values import clean, split_pci_id, to_bool, to_float, to_int, to_mib
 
 SOURCE = "nvidia-smi-csv"
@@ -63,17 +63,20 @@ _FIELDS: dict[str, tuple[str, Callable[[str | None], Any]]] = {
     "pcie.link.width.current": ("pcie_width_current", to_int),
     "pcie.link.width.max": ("pcie_width_max", to_int),
 }
-_HEADER_FIELD = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:\[([^\]]*)\])?\s*$")
+# applied to stripped cells; one optional "[unit]" after the name (no two adjacent \s* runs)
+_HEADER_FIELD = re.compile(r"([A-Za-z_][\w.]*)(?:[ \t]*\[([^\]]*)\])?")
 _UUID = re.compile(r"^GPU-[0-9a-fA-F-]{8,}$")
 _BUS = re.compile(r"^[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 _DRIVER = re.compile(r"^\d{3}\.\d{1,3}(?:\.\d{1,3})?$")
 _CC = re.compile(r"^\d{1,2}\.\d$")
 _MEM = re.compile(r"^\d+\s*MiB$")
+# nvidia-smi knows about 200 query fields; a line with more commas is not its CSV
+_MAX_COLUMNS = 512
 
 
 def _is_header(row: Sequence[str]) -> bool:
     """A header names fields: every cell is ``field.name`` or ``field.name [unit]``, and one is known."""
-    names = [_HEADER_FIELD.match(c) for c in row]
+    names = [_HEADER_FIELD.fullmatch(c.strip()) for c in row]
     if not all(names):
         return False
     return any(m is not None and m.group(1).lower() in _FIELDS for m in names)
@@ -83,6 +86,7 @@ def _guess_fields(rows: list[list[str]]) -> tuple[list[str | None], list[int]]:
     """Column names from value shapes; returns the names (None = unread) and the unread columns."""
     width = len(rows[0])
     guessed: list[str | None] = [None] * width
+    has_name = False
     mem_cols = [i for i in range(width) if all(_MEM.match(r[i].strip()) for r in rows if i < len(r))]
     for i in range(width):
         values = [r[i].strip() for r in rows if i < len(r)]
@@ -102,8 +106,9 @@ def _guess_fields(rows: list[list[str]]) -> tuple[list[str | None], list[int]]:
             guessed[i] = "index"
         elif len(mem_cols) == 1 and i == mem_cols[0]:
             guessed[i] = "memory.total"
-        elif all(vendor_from_name(v) for v in values) and "name" not in guessed:
+        elif not has_name and all(vendor_from_name(v) for v in values):
             guessed[i] = "name"
+            has_name = True
     unread = [i for i, g in enumerate(guessed) if g is None]
     return guessed, unread
 
@@ -126,10 +131,7 @@ def _record(fields: Sequence[str | None], units: Sequence[str | None], row: Sequ
         value = to_mib(raw, unit.lower()) if convert is to_mib and unit else convert(raw)
         if value is not None:
             values[attr] = value
-    vendor = (
-        vendor_from_pci_id(values.get("pci_vendor_id")) or vendor_from_name(values.get("name")) or "nvidia"
-    )
-    return GpuRecord(source=SOURCE, vendor=vendor, **values)
+    return GpuRecord(source=SOURCE, vendor="nvidia", **values)  # nvidia-smi lists NVIDIA GPUs only
 
 
 def looks_like(text: str) -> bool:
@@ -149,6 +151,8 @@ def _rows(text: str, single_column: bool = False) -> list[list[str]]:
         return []
     if "," not in lines[0] and not (single_column or _is_header([lines[0].strip()])):
         return []
+    if max(ln.count(",") for ln in lines) >= _MAX_COLUMNS:
+        return []
     try:
         return [
             [c.strip() for c in row]
@@ -167,7 +171,7 @@ def parse_nvidia_smi_csv(text: str, fields: Sequence[str] | None = None) -> Pars
     names: list[str | None]
     units: list[str | None]
     if _is_header(rows[0]):
-        header = [_HEADER_FIELD.match(c) for c in rows[0]]
+        header = [_HEADER_FIELD.fullmatch(c.strip()) for c in rows[0]]
         names = [m.group(1) if m else None for m in header]
         units = [m.group(2) if m else None for m in header]
         rows = rows[1:]

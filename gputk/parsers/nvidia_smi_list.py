@@ -16,20 +16,40 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from gputk.models.gpu import GpuRecord, MigDevice, ParseResult, vendor_from_name
+from gputk.models.gpu import GpuRecord, MigDevice, ParseResult
 
 SOURCE = "nvidia-smi-L"
 
-_GPU = re.compile(r"^\s*GPU\s+(\d+):\s+(.*?)\s*\(UUID:\s*(GPU-[0-9A-Za-z-]+)\s*\)?\s*$")
-# GPU line without UUID (some vGPU guests print "(UUID: N/A)")
-_GPU_NO_UUID = re.compile(r"^\s*GPU\s+(\d+):\s+(.*?)\s*(?:\(UUID:\s*[^)]*\))?\s*$")
-_MIG = re.compile(r"^\s+MIG\s+(\S+)\s+Device\s+(\d+):\s*\(UUID:\s*(MIG-[^)\s]+)\s*\)?")
+# Only the fixed head is a regex; the name and the UUID are cut out with string operations, so a
+# line of any length is read in linear time (a ``.*?\s*\(`` chain backtracks cubically).
+_GPU_HEAD = re.compile(r"[ \t]*GPU[ \t]+(\d+):[ \t]")
+_UUID_VALUE = re.compile(r"GPU-[0-9A-Za-z-]+")
+_MIG = re.compile(r"[ \t]+MIG[ \t]+(\S+)[ \t]+Device[ \t]+(\d+):[ \t]*\(UUID:[ \t]*(MIG-[^)\s]+)")
 # R450: "MIG-GPU-<gpu uuid>/<gi>/<ci>"
 _OLD_MIG_UUID = re.compile(r"^MIG-GPU-[0-9a-fA-F-]+/(\d+)/(\d+)$")
 
 
+def _gpu_line(line: str) -> tuple[int, str, str | None, bool] | None:
+    """``GPU 0: NAME (UUID: GPU-...)`` -> (index, name, uuid, had a UUID field); None for other lines."""
+    head = _GPU_HEAD.match(line)
+    if not head:
+        return None
+    rest = line[head.end() :].strip()
+    cut = rest.rfind("(UUID:")
+    if cut < 0:
+        return int(head.group(1)), rest, None, False
+    name = rest[:cut].strip()
+    value = rest[cut + len("(UUID:") :].strip().removesuffix(")").strip()
+    uuid = value if _UUID_VALUE.fullmatch(value) else None
+    return int(head.group(1)), name, uuid, True
+
+
 def looks_like(text: str) -> bool:
-    return any(_GPU.match(line) for line in text.splitlines()[:200])
+    for line in text.splitlines()[:200]:
+        gpu = _gpu_line(line)
+        if gpu and gpu[2]:
+            return True
+    return False
 
 
 def parse_nvidia_smi_list(text: str) -> ParseResult:
@@ -38,17 +58,10 @@ def parse_nvidia_smi_list(text: str) -> ParseResult:
     migs: list[list[MigDevice]] = []
     warnings: list[str] = []
     for line in text.splitlines():
-        m = _GPU.match(line)
-        if m:
-            name = m.group(2).strip() or None
+        gpu = _gpu_line(line)
+        if gpu and gpu[2]:
             gpus.append(
-                GpuRecord(
-                    source=SOURCE,
-                    index=int(m.group(1)),
-                    name=name,
-                    uuid=m.group(3),
-                    vendor=vendor_from_name(name) or "nvidia",
-                )
+                GpuRecord(source=SOURCE, index=gpu[0], name=gpu[1] or None, uuid=gpu[2], vendor="nvidia")
             )
             migs.append([])
             continue
@@ -68,19 +81,10 @@ def parse_nvidia_smi_list(text: str) -> ParseResult:
                 )
             )
             continue
-        bare = _GPU_NO_UUID.match(line)
-        if bare and bare.group(2):
-            name = bare.group(2).strip()
-            gpus.append(
-                GpuRecord(
-                    source=SOURCE,
-                    index=int(bare.group(1)),
-                    name=name,
-                    vendor=vendor_from_name(name) or "nvidia",
-                )
-            )
+        if gpu and gpu[1]:
+            gpus.append(GpuRecord(source=SOURCE, index=gpu[0], name=gpu[1], vendor="nvidia"))
             migs.append([])
-            warnings.append(f"nvidia-smi -L: GPU {bare.group(1)} has no UUID")
+            warnings.append(f"nvidia-smi -L: GPU {gpu[0]} has no UUID")
     if not gpus:
         return ParseResult(format=None)
     records = tuple(

@@ -32,29 +32,20 @@ from gputk.models.gpu import (
     ParseResult,
     ToolProblem,
     normalize_bus_id,
-    vendor_from_name,
 )
 from gputk.parsers._values import clean, to_bool, to_float, to_int, to_mib
 
 SOURCE = "nvidia-smi-table"
 
+# Header only; the cells below are split into words (no regex over a cell, so any line is read in
+# linear time). Drivers 600+ say "KMD Version" / "CUDA UMD Version"; Jetson prints "Driver Version: N/A".
 _HEADER = re.compile(
-    r"NVIDIA-SMI\s+(?P<smi>[\d.]+)\s+Driver Version:\s*(?P<driver>[\d.]+)(?:\s+CUDA Version:\s*(?P<cuda>[\d.]+|N/A))?"
+    r"NVIDIA-SMI[ \t]+(?P<smi>[\d.]+)[ \t]+(?:Driver|KMD) Version:[ \t]*(?P<driver>[\d.]+|N/A)"
+    r"(?:[ \t]+(?:CUDA|CUDA UMD) Version:[ \t]*(?P<cuda>[\d.]+|N/A))?"
 )
-_ROW1_CELL = re.compile(r"^\s*(?P<index>\d+)\s+(?P<name>.*?)\s+(?P<mode>On|Off|WDDM|TCC|MCDM|N/A|ERR!)\s*$")
-_BUS_CELL = re.compile(
-    r"^\s*(?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])\s+(?P<disp>\S+)\s*$"
-)
-_ROW2_CELL = re.compile(
-    r"^\s*(?P<fan>\S+)\s+(?P<temp>\S+)\s+(?P<perf>\S+)\s+(?:(?P<pwr>\S+)\s*/\s*(?P<cap>\S+))?\s*$"
-)
-_MEM_CELL = re.compile(r"^\s*(?P<used>\S+)\s*/\s*(?P<total>\S+)\s*$")
-_UTIL_CELL = re.compile(r"^\s*(?P<util>\S+)\s+(?P<cmode>\S.*?)\s*$")
-_MIG_ROW = re.compile(r"^\|\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\|\s*(\S+)\s*/\s*(\S+)\s*\|")
-_PROC_ROW = re.compile(
-    r"^\|\s+(?P<gpu>\d+)\s+(?:(?P<gi>\S+)\s+(?P<ci>\S+)\s+)?(?P<pid>\d+)\s+(?P<type>C\+G|C|G|M\+C|M)\s+"
-    r"(?P<name>.*?)\s+(?P<mem>\d+\s*MiB|N/A)\s*\|$"
-)
+_MODES = ("On", "Off", "WDDM", "TCC", "MCDM", "N/A", "ERR!")
+_BUS = re.compile(r"[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]")
+_PROC_TYPES = ("C+G", "C", "G", "M+C", "M")
 
 
 def _cells(line: str) -> list[str]:
@@ -65,23 +56,45 @@ def looks_like(text: str) -> bool:
     return bool(_HEADER.search(text)) or ("Bus-Id" in text and "Memory-Usage" in text)
 
 
+def _row1(cell: str) -> tuple[int, str | None, str | None] | None:
+    """``   0  NVIDIA H100 80GB HBM3          On  `` -> (0, name, "On"); the mode is absent on 3xx tables."""
+    words = cell.split()
+    if not words or not words[0].isdigit():
+        return None
+    mode = words[-1] if len(words) > 2 and words[-1] in _MODES else None
+    name_words = words[1:-1] if mode else words[1:]
+    name = " ".join(name_words).removesuffix("...").strip() or None
+    return int(words[0]), name, mode
+
+
+def _slash_pair(cell: str) -> tuple[str | None, str | None]:
+    """``"  616MiB /  8192MiB "`` -> (``"616MiB"``, ``"8192MiB"``); a cell without a slash gives Nones."""
+    left, sep, right = cell.partition(" / ")  # "N/A / 250W": the spaced slash separates
+    if not sep:
+        left, sep, right = cell.partition("/")
+    if not sep:
+        return None, None
+    lw, rw = left.split(), right.split()
+    return (lw[-1] if lw else None), (rw[0] if rw else None)
+
+
 def _gpu_block(lines: list[str], windows: bool) -> GpuRecord | None:
     """The 2-3 lines of one GPU between ``+----`` separators."""
     first = _cells(lines[0])
     if len(first) < 3:
         return None
-    m = _ROW1_CELL.match(first[0])
-    if not m:
+    row1 = _row1(first[0])
+    if row1 is None:
         return None
-    name = m.group("name").strip().removesuffix("...").strip() or None
-    mode = m.group("mode")
-    bus = _BUS_CELL.match(first[1])
+    index, name, mode = row1
+    bus_words = first[1].split()
+    bus = bus_words[0] if bus_words and _BUS.fullmatch(bus_words[0]) else None
     rec = GpuRecord(
         source=SOURCE,
-        index=int(m.group("index")),
+        index=index,
         name=name,
-        vendor=vendor_from_name(name) or "nvidia",
-        pci_bus_id=normalize_bus_id(bus.group("bus")) if bus else None,
+        vendor="nvidia",  # nvidia-smi lists NVIDIA GPUs only
+        pci_bus_id=normalize_bus_id(bus),
     )
     if windows or mode in ("WDDM", "TCC", "MCDM"):
         rec = replace(rec, display_mode=clean(mode))
@@ -89,31 +102,40 @@ def _gpu_block(lines: list[str], windows: bool) -> GpuRecord | None:
         rec = replace(rec, persistence_mode=to_bool(mode))
     lost = "ERR!" in lines[0] or (len(lines) > 1 and "ERR!" in lines[1])
     if len(lines) > 1:
-        second = _cells(lines[1])
-        r2 = _ROW2_CELL.match(second[0]) if second else None
-        if r2:
-            rec = replace(
-                rec,
-                temperature_c=to_int(r2.group("temp").removesuffix("C")),
-                power_draw_w=to_float(r2.group("pwr")),
-                power_limit_w=to_float(r2.group("cap")),
-            )
-        mem = _MEM_CELL.match(second[1]) if len(second) > 1 else None
-        if mem:
-            rec = replace(
-                rec, memory_used_mib=to_mib(mem.group("used")), memory_total_mib=to_mib(mem.group("total"))
-            )
-        util = _UTIL_CELL.match(second[2]) if len(second) > 2 else None
-        if util:
-            rec = replace(
-                rec, utilization_gpu_pct=to_int(util.group("util")), compute_mode=clean(util.group("cmode"))
-            )
+        rec = _row2(rec, _cells(lines[1]))
     if len(lines) > 2:
         third = _cells(lines[2])
         if len(third) > 2:
             # "Disabled*": a change is pending until reset; the current state is before the star
             rec = replace(rec, mig_mode=to_bool(third[2].strip().rstrip("*")))
     return replace(rec, lost=lost)
+
+
+def _row2(rec: GpuRecord, second: list[str]) -> GpuRecord:
+    """``| N/A 28C P0 53W / 400W | 0MiB / 40537MiB | 0% Default |``; 3xx drivers print ``43 C``."""
+    words = second[0].split() if second else []
+    if len(words) >= 3:
+        temp = words[1] if words[1] != "C" else None
+        if len(words) > 2 and words[2] == "C":  # "43 C" (the unit as its own word)
+            temp = words[1]
+            words = words[:2] + words[3:]
+        pwr, cap = _slash_pair(" ".join(words[3:])) if len(words) > 3 else (None, None)
+        rec = replace(
+            rec,
+            temperature_c=to_int((temp or "").removesuffix("C")),
+            power_draw_w=to_float(pwr),
+            power_limit_w=to_float(cap),
+        )
+    if len(second) > 1:
+        used, total = _slash_pair(second[1])
+        if total is not None:
+            # 3xx tables put the utilisation first: "  23%  236MB / 1023MB "
+            rec = replace(rec, memory_used_mib=to_mib(used), memory_total_mib=to_mib(total))
+    if len(second) > 2:
+        util = second[2].split(None, 1)
+        if len(util) == 2:
+            rec = replace(rec, utilization_gpu_pct=to_int(util[0]), compute_mode=clean(util[1]))
+    return rec
 
 
 def _sections(text: str) -> tuple[list[list[str]], list[str], list[str]]:
@@ -159,6 +181,43 @@ def _sections(text: str) -> tuple[list[list[str]], list[str], list[str]]:
     return blocks, mig_rows, proc_rows
 
 
+def _mig_row(row: str) -> tuple[int, MigDevice] | None:
+    """``|  0    1   0   0  |      3MiB / 20096MiB | ...`` -> (GPU index, MIG device)."""
+    cells = _cells(row)
+    ids = cells[0].split() if cells else []
+    if len(ids) != 4 or not all(i.isdigit() for i in ids) or len(cells) < 2:
+        return None
+    gpu, gi, ci, dev = (int(i) for i in ids)
+    _, total = _slash_pair(cells[1])
+    if total is None:
+        return None
+    return gpu, MigDevice(
+        index=dev, gpu_instance_id=gi, compute_instance_id=ci, memory_total_mib=to_mib(total)
+    )
+
+
+def _proc_row(row: str) -> tuple[int, GpuProcess] | None:
+    """``|    0   N/A  N/A   3375095      C   /usr/bin/python    18430MiB |`` -> (GPU index, process)."""
+    if not row.endswith("|"):
+        return None
+    words = row.strip("|").split()
+    if len(words) < 4 or not words[0].isdigit():
+        return None
+    if words[-1] == "MiB" and len(words) > 4:  # "18430 MiB"
+        words = [*words[:-2], words[-2] + "MiB"]
+    mem = words[-1]
+    if not (mem == "N/A" or (mem.endswith("MiB") and mem[:-3].isdigit())):
+        return None
+    # with MIG columns: GPU GI CI PID TYPE NAME...; without: GPU PID TYPE NAME...
+    for pid_at in (1, 3):
+        if len(words) > pid_at + 2 and words[pid_at].isdigit() and words[pid_at + 1] in _PROC_TYPES:
+            name = " ".join(words[pid_at + 2 : -1])
+            return int(words[0]), GpuProcess(
+                pid=int(words[pid_at]), name=clean(name), used_memory_mib=to_mib(mem), type=words[pid_at + 1]
+            )
+    return None
+
+
 def parse_nvidia_smi_table(text: str) -> ParseResult:
     """GPUs, MIG devices and processes of the default table; ``format=None`` if the text is not one."""
     if not looks_like(text):
@@ -167,7 +226,9 @@ def parse_nvidia_smi_table(text: str) -> ParseResult:
     driver = None
     if head:
         cuda = head.group("cuda")
-        driver = DriverInfo(version=head.group("driver"), cuda_driver_version=clean(cuda), source=SOURCE)
+        driver = DriverInfo(
+            version=clean(head.group("driver")), cuda_driver_version=clean(cuda), source=SOURCE
+        )
     windows = "TCC/WDDM" in text or "WDDM/TCC" in text
     blocks, mig_rows, proc_rows = _sections(text)
     gpus: dict[int, GpuRecord] = {}
@@ -182,28 +243,14 @@ def parse_nvidia_smi_table(text: str) -> ParseResult:
         gpus[index] = rec
     migs: dict[int, list[MigDevice]] = {}
     for row in mig_rows:
-        m = _MIG_ROW.match(row)
-        if m:
-            migs.setdefault(int(m.group(1)), []).append(
-                MigDevice(
-                    index=int(m.group(4)),
-                    gpu_instance_id=int(m.group(2)),
-                    compute_instance_id=int(m.group(3)),
-                    memory_total_mib=to_mib(m.group(6)),
-                )
-            )
+        mig = _mig_row(row)
+        if mig:
+            migs.setdefault(mig[0], []).append(mig[1])
     procs: dict[int, list[GpuProcess]] = {}
     for row in proc_rows:
-        p = _PROC_ROW.match(row)
-        if p:
-            procs.setdefault(int(p.group("gpu")), []).append(
-                GpuProcess(
-                    pid=int(p.group("pid")),
-                    name=clean(p.group("name")),
-                    used_memory_mib=to_mib(p.group("mem")),
-                    type=p.group("type"),
-                )
-            )
+        proc = _proc_row(row)
+        if proc:
+            procs.setdefault(proc[0], []).append(proc[1])
     for idx in sorted(set(migs) | set(procs)):
         if idx not in gpus:
             warnings.append(f"nvidia-smi table: MIG or process rows name GPU {idx}, which has no GPU row")

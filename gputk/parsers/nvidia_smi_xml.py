@@ -35,8 +35,6 @@ from gputk.models.gpu import (
     ParseResult,
     ToolProblem,
     normalize_bus_id,
-    vendor_from_name,
-    vendor_from_pci_id,
 )
 from gputk.parsers._values import clean, is_lost_marker, split_pci_id, to_bool, to_float, to_int, to_mib
 from gputk.parsers.tool_errors import find_problems
@@ -47,7 +45,9 @@ SOURCE = "nvidia-smi-xml"
 _START = re.compile(r"<\?xml|<!DOCTYPE\s+nvidia_smi_log|<nvidia_smi_log\b")
 _TOP_FIELD = re.compile(r"<(driver_version|cuda_version)>([^<]*)</\1>")
 _SCHEMA = re.compile(r"nvsmi_device_(v\d+)\.dtd")
-_TAG = re.compile(r"<(/?)([A-Za-z_][\w.-]*)[^<>]*?(/?)>")
+# The name is forced to be whole ((?![\w.-])), so it and the attributes cannot trade characters
+# (that trade made a long unclosed tag quadratic).
+_TAG = re.compile(r"<(/?)([A-Za-z_][\w.-]*)(?![\w.-])([^<>]*)>")
 # Driver 270 wrote <gpu id="0:1:0"> (domain:bus:device) and <pci_bus>1</pci_bus>.
 _OLD_ID = re.compile(r"^([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})$")
 
@@ -174,7 +174,7 @@ def _gpu_record(gpu: ET.Element, index: int, driver: DriverInfo) -> GpuRecord:
     return GpuRecord(
         source=SOURCE,
         index=index,
-        vendor=vendor_from_pci_id(vendor_id) or vendor_from_name(name) or "nvidia",
+        vendor="nvidia",  # nvidia-smi lists NVIDIA GPUs only, whatever the name or a vGPU's ids say
         name=name,
         pci_bus_id=bus_id,
         pci_vendor_id=vendor_id,
@@ -242,7 +242,7 @@ def _close_open_tags(fragment: str) -> str:
     fragment = fragment[: last + 1] if last >= 0 else ""
     stack: list[str] = []
     for m in _TAG.finditer(fragment):
-        closing, name, selfclosing = m.group(1), m.group(2), m.group(3)
+        closing, name, selfclosing = m.group(1), m.group(2), m.group(3).endswith("/")
         if selfclosing:
             continue
         if closing:
@@ -282,6 +282,8 @@ def looks_like(text: str) -> bool:
 
 def parse_nvidia_smi_xml(text: str) -> ParseResult:
     """Every GPU of an ``nvidia-smi -q -x`` log; ``format=None`` if the text is not one."""
+    # A lone surrogate (text decoded with surrogateescape) cannot reach the XML parser.
+    text = text.encode("utf-8", "replace").decode("utf-8")
     m = _START.search(text)
     if not m or "<nvidia_smi_log" not in text:
         return ParseResult(format=None)

@@ -5,7 +5,9 @@
 checks run from the most specific marker to the loosest (a ``GPU 0:`` line or an
 lspci slot could appear inside other outputs), and the error messages the tools
 print are read from every text, so a table pasted with a warning above it keeps
-both.
+both. Before that, the layers a paste adds (prompt and command lines, code fences,
+quote marks, colour codes, CRLF) are removed (:mod:`gputk.parsers.paste`); a
+``--query-gpu=...`` on a pasted command line names the columns of a CSV without header.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from gputk.parsers import (
     lspci,
     nvidia_smi_csv,
     nvidia_smi_list,
+    nvidia_smi_q,
     nvidia_smi_table,
     nvidia_smi_xml,
 )
 from gputk.parsers.nvcc import parse_nvcc_version
+from gputk.parsers.paste import clean_paste, query_fields
 from gputk.parsers.proc_driver import SOURCE as PROC_SOURCE
 from gputk.parsers.proc_driver import parse_nvrm
 from gputk.parsers.tool_errors import find_problems, parse_tool_errors
@@ -58,6 +62,7 @@ _FORMATS: tuple[tuple[str, Callable[[str], bool], Callable[[str], ParseResult]],
     ("nvidia-smi-xml", nvidia_smi_xml.looks_like, nvidia_smi_xml.parse_nvidia_smi_xml),
     ("lshw-json", lambda t: lshw.looks_like(t) == "lshw-json", lshw.parse_lshw),
     ("nvidia-smi-table", nvidia_smi_table.looks_like, nvidia_smi_table.parse_nvidia_smi_table),
+    ("nvidia-smi-q", nvidia_smi_q.looks_like, nvidia_smi_q.parse_nvidia_smi_q),
     ("lspci-vmm", lambda t: lspci.looks_like(t) == "lspci-vmm", lspci.parse_lspci),
     ("hwinfo", hwinfo.looks_like, hwinfo.parse_hwinfo),
     ("lshw", lambda t: lshw.looks_like(t) == "lshw", lshw.parse_lshw),
@@ -68,6 +73,16 @@ _FORMATS: tuple[tuple[str, Callable[[str], bool], Callable[[str], ParseResult]],
     ("nvidia-smi-csv", nvidia_smi_csv.looks_like, nvidia_smi_csv.parse_nvidia_smi_csv),
     ("lspci", lambda t: lspci.looks_like(t) in ("lspci", "lspci-mm"), lspci.parse_lspci),
 )
+
+
+def _csv_from_command(text: str, commands: tuple[str, ...]) -> ParseResult | None:
+    """A ``--query-gpu`` CSV read with the field list of its pasted command line; None otherwise."""
+    query = query_fields(commands)
+    if query is None or find_problems(text):  # "No devices were found" is no CSV row
+        return None
+    fields, _noheader = query
+    result = nvidia_smi_csv.parse_nvidia_smi_csv(text, fields)
+    return result if result.format is not None and result.gpus else None
 
 
 def identify(text: str) -> str | None:
@@ -83,8 +98,14 @@ def parse_any(text: str, name: str | None = None) -> ParseResult:
     if len(text) > _MAX_CHARS:
         text = text[:_MAX_CHARS]
         warnings.append(f"{label}: only the first {_MAX_CHARS} characters were read")
-    text = text.replace("\r\n", "\n").replace("\x00", "")
+    paste = clean_paste(text)
+    text = paste.text
     problems: tuple[ToolProblem, ...] = find_problems(text)
+    csv = _csv_from_command(text, paste.commands)
+    if csv is not None:
+        return replace(
+            csv, problems=tuple(dict.fromkeys(csv.problems + problems)), warnings=(*csv.warnings, *warnings)
+        )
     for _fmt, recognise, parse in _FORMATS:
         try:
             if not recognise(text):

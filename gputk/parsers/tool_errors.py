@@ -1,4 +1,4 @@
-"""Error messages the GPU tools print instead of (or along with) their output.
+r"""Error messages the GPU tools print instead of (or along with) their output.
 
 Each pattern is the text a real tool prints; the problem names are
 :data:`gputk.models.gpu.ToolProblem`. Samples::
@@ -12,6 +12,12 @@ Each pattern is the text a real tool prints; the problem names are
     Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error
     bash: nvidia-smi: command not found
     Failed to initialize NVML: Insufficient Permissions
+    cat: /proc/driver/nvidia/version: No such file or directory        (module not loaded)
+    Failed to initialize NVML: GPU access blocked by the operating system   (WSL)
+    Message: No PCI device data found.                                  (inxi without a PCI bus)
+
+Every pattern starts with a literal (no leading ``\s*`` or ``.*``), so a search is linear in the text.
+:data:`MEANING` says in one sentence what each problem means for the machine.
 """
 
 from __future__ import annotations
@@ -22,51 +28,114 @@ from gputk.models.gpu import DriverInfo, GpuRecord, ParseResult, ToolProblem, no
 
 SOURCE = "tool-errors"
 
-_PATTERNS: tuple[tuple[ToolProblem, re.Pattern[str]], ...] = (
-    ("driver-not-loaded", re.compile(r"couldn't communicate with the NVIDIA driver", re.I)),
+# (problem, a lower-case literal the message cannot lack, the pattern). The texts are mostly healthy
+# output (a 100 kB+ `nvidia-smi -q -x` of an 8-GPU machine), where a substring test is ~100x cheaper
+# than a case-insensitive regex search, so each pattern runs only where its literal occurs.
+_PATTERNS: tuple[tuple[ToolProblem, str, re.Pattern[str]], ...] = (
     (
         "driver-not-loaded",
+        "couldn't communicate",
+        re.compile(r"couldn't communicate with the NVIDIA driver", re.I),
+    ),
+    (
+        "driver-not-loaded",
+        "failed to initialize nvml",
         re.compile(r"Failed to initialize NVML: (?:Unknown Error|Driver Not Loaded)", re.I),
     ),
-    ("driver-library-mismatch", re.compile(r"Driver/library version mismatch", re.I)),
-    ("no-devices", re.compile(r"^\s*No devices were found", re.I | re.M)),
-    ("nvml-library-not-found", re.compile(r"NVML Shared Library Not Found", re.I)),
-    ("nvml-library-not-found", re.compile(r"couldn't find libnvidia-ml\.so", re.I)),
-    ("gpu-lost", re.compile(r"Unable to determine the device handle for (?:GPU|gpu)", re.I)),
-    ("gpu-lost", re.compile(r"GPU is lost\. Reboot the system", re.I)),
-    ("insufficient-permissions", re.compile(r"Failed to initialize NVML: Insufficient Permissions", re.I)),
     (
-        "command-not-found",
-        re.compile(r"(?:nvidia-smi|lspci|lshw|inxi|hwinfo|nvcc)[^\n]*command not found", re.I),
+        "driver-not-loaded",
+        "/proc/driver/nvidia/version",
+        re.compile(r"/proc/driver/nvidia/version: No such file or directory", re.I),
+    ),
+    ("driver-not-loaded", "nvml error", re.compile(r"nvml error: driver not loaded", re.I)),
+    ("driver-library-mismatch", "version mismatch", re.compile(r"Driver/library version mismatch", re.I)),
+    ("no-devices", "no devices were found", re.compile(r"^[ \t]*No devices were found", re.I | re.M)),
+    ("nvml-library-not-found", "nvml shared library", re.compile(r"NVML Shared Library Not Found", re.I)),
+    (
+        "nvml-library-not-found",
+        "couldn't find libnvidia-ml",
+        re.compile(r"couldn't find libnvidia-ml\.so", re.I),
+    ),
+    (
+        "nvml-library-not-found",
+        "libnvidia-ml.so",
+        re.compile(r"libnvidia-ml\.so(?:\.1)?: cannot open shared object file", re.I),
+    ),
+    ("nvml-library-not-found", "could not load nvml", re.compile(r"could not load NVML library", re.I)),
+    (
+        "gpu-access-blocked",
+        "gpu access blocked",
+        re.compile(r"GPU access blocked by the operating system", re.I),
+    ),
+    (
+        "driver-not-installed",
+        "module nvidia",
+        re.compile(r"(?:FATAL|ERROR): Module nvidia(?:-current)? not found", re.I),
+    ),
+    ("no-pci-devices", "no pci device data", re.compile(r"No PCI device data found", re.I)),
+    ("no-pci-devices", "working access method", re.compile(r"Cannot find any working access method", re.I)),
+    ("no-pci-devices", "pcilib", re.compile(r"pcilib: Cannot open /proc/bus/pci", re.I)),
+    (
+        "container-gpu-unavailable",
+        "could not select device driver",
+        re.compile(r"could not select device driver \"[^\"\n]{0,64}\" with capabilities: \[\[gpu\]\]", re.I),
+    ),
+    (
+        "gpu-lost",
+        "device handle for",
+        re.compile(r"Unable to determine the device handle for (?:GPU|gpu)", re.I),
+    ),
+    ("gpu-lost", "gpu is lost", re.compile(r"GPU is lost\. Reboot the system", re.I)),
+    (
+        "insufficient-permissions",
+        "insufficient permissions",
+        re.compile(r"Failed to initialize NVML: Insufficient Permissions", re.I),
     ),
     (
         "command-not-found",
-        re.compile(r"command not found:\s*(?:nvidia-smi|lspci|lshw|inxi|hwinfo|nvcc)", re.I),
+        "command not found:",
+        re.compile(r"command not found:[ \t]*(?:nvidia-smi|lspci|lshw|inxi|hwinfo|nvcc)", re.I),
     ),
     (
         "command-not-found",
-        re.compile(r"'nvidia-smi' is not recognized as an internal or external command", re.I),
+        "is not recognized",
+        re.compile(
+            r"'nvidia-smi(?:\.exe)?' is not recognized as (?:an internal or external command|the name)", re.I
+        ),
+    ),
+    (
+        "command-not-found",
+        "command 'nvidia-smi' not found",
+        re.compile(r"Command 'nvidia-smi' not found", re.I),
+    ),
+    (
+        "command-not-found",
+        "no such file or directory: '",
+        re.compile(r"No such file or directory: '(?:nvidia-smi|lspci|lshw|inxi|hwinfo|nvcc)'", re.I),
     ),
 )
+_TOOLS = ("nvidia-smi", "lspci", "lshw", "inxi", "hwinfo", "nvcc")
+# "bash: nvidia-smi: command not found", "sh: 1: nvidia-smi: not found",
+# "-bash: /usr/bin/nvidia-smi: No such file or directory": read line by line (no pattern spans a line).
+_MISSING_TAILS = ("command not found", ": not found", "no such file or directory")
 
-# A literal each pattern above cannot match without (lowercase, same order): the texts are mostly
-# healthy output (a 100 kB+ `nvidia-smi -q -x` of an 8-GPU machine), where a plain substring test
-# is ~100x cheaper than a case-insensitive regex search.
-_NEEDLES: tuple[str, ...] = (
-    "couldn't communicate",
-    "failed to initialize nvml",
-    "version mismatch",
-    "no devices were found",
-    "nvml shared library",
-    "couldn't find libnvidia-ml",
-    "device handle for",
-    "gpu is lost",
-    "insufficient permissions",
-    "command not found",
-    "command not found",
-    "is not recognized",
-)
-assert len(_NEEDLES) == len(_PATTERNS)
+MEANING: dict[str, str] = {
+    "driver-not-loaded": "the NVIDIA driver is not loaded (no kernel module answers)",
+    "driver-library-mismatch": "the loaded kernel module and the user-space driver differ (reboot after the "
+    "driver upgrade)",
+    "no-devices": "0 GPUs: the driver is loaded but sees no NVIDIA GPU",
+    "nvml-library-not-found": "the driver's user-space library (libnvidia-ml.so) is missing",
+    "gpu-lost": "a GPU stopped answering (lost): check the kernel log for Xid errors; reset or reboot",
+    "insufficient-permissions": "no permission to open the GPU device files (/dev/nvidia*)",
+    "command-not-found": "the tool is not installed (nvidia-smi comes with the NVIDIA driver)",
+    "driver-not-installed": "the NVIDIA kernel module is not installed for the running kernel",
+    "no-pci-devices": "0 GPUs known: the PCI bus could not be read (a container, WSL or a board without PCI)",
+    "gpu-access-blocked": "the operating system blocks GPU access (WSL: GPU paravirtualisation is off or "
+    "the Windows driver is too old)",
+    "container-gpu-unavailable": "the container runtime has no GPU support (install the NVIDIA Container "
+    "Toolkit and restart the daemon)",
+}
+
 
 # "NVML library version: 550.144" follows the mismatch message on R5xx drivers.
 _NVML_VERSION = re.compile(r"NVML library version:\s*(\d+\.\d+(?:\.\d+)?)", re.I)
@@ -74,16 +143,34 @@ _NVML_VERSION = re.compile(r"NVML library version:\s*(\d+\.\d+(?:\.\d+)?)", re.I
 _LOST_BUS = re.compile(r"device handle for GPU\s*([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])")
 
 
+def _missing_tool(text: str) -> int | None:
+    """Offset of the first "<tool>: command not found"-style line, or None."""
+    low = text.lower()
+    if not any(t in low for t in _MISSING_TAILS):
+        return None
+    pos = 0
+    for line in low.split("\n"):
+        if any(t in line for t in _MISSING_TAILS):
+            head = line.split("not found")[0].split("no such file")[0]
+            if any(tool in head for tool in _TOOLS) and "/proc/driver" not in head:
+                return pos
+        pos += len(line) + 1
+    return None
+
+
 def find_problems(text: str) -> tuple[ToolProblem, ...]:
     """The problems named in ``text``, in first-seen order, without duplicates."""
     found: list[tuple[int, ToolProblem]] = []
     low = text.lower()
-    for (problem, pattern), needle in zip(_PATTERNS, _NEEDLES, strict=True):
+    for problem, needle, pattern in _PATTERNS:
         if needle not in low:
             continue
         m = pattern.search(text)
         if m and problem not in (p for _, p in found):
             found.append((m.start(), problem))
+    missing = _missing_tool(text)
+    if missing is not None and "command-not-found" not in (p for _, p in found):
+        found.append((missing, "command-not-found"))
     return tuple(p for _, p in sorted(found))
 
 

@@ -26,15 +26,18 @@ from gputk.host import Host
 from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit, ToolkitKind
 from gputk.parsers.cuda_version import parse_version_json, parse_version_txt
 from gputk.parsers.nvcc import parse_nvcc_version
+from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
 NVCC_TIMEOUT_S = 20.0
+ACTIVE_NVCC_ARGV = ("nvcc", "--version")  # the nvcc first on PATH (a snapshot records exactly this)
 
 _DIR_VERSION = re.compile(r"cuda-?(\d+(?:\.\d+)*)$")
 _META_VERSION = re.compile(r"^(?:nvidia[_-]cuda[_-]nvcc(?:[_-]cu\d+)?|cuda-nvcc)-(\d+(?:\.\d+)+)")
 _WHEEL_MAJOR = re.compile(r"^nvidia[_-](.+?)[_-]cu(\d+)-\d")
-_WRAPPER_TARGET = re.compile(r"(/[^\s\"'$;|&]+/bin/nvcc)\b")
-_SONAME = re.compile(r"^lib.+\.so(\.\d+)*$")
+# starts only where a path can start (not inside one), so a long path-like line is read once
+_WRAPPER_TARGET = re.compile(r"(?<![^\s\"'$;|&=])(/[^\s\"'$;|&]*/bin/nvcc)\b")
+_SO_SUFFIX = re.compile(r"(?:\.\d+)*")
 
 
 def _lib_dir(host: Host, root: str) -> str | None:
@@ -229,7 +232,7 @@ def active_nvcc(host: Host, toolkits: list[Toolkit] | None = None) -> NvccInfo:
         for cand in dict.fromkeys(posixpath.join(d, "nvcc") for d in host.env.get("PATH", "").split(":") if d)
         if host.is_file(cand) and host.realpath(cand) != winner
     ]
-    res = host.run(["nvcc", "--version"], timeout=NVCC_TIMEOUT_S)
+    res = host.run(ACTIVE_NVCC_ARGV, timeout=NVCC_TIMEOUT_S)
     parsed = parse_nvcc_version(res.stdout) if res.ok else None
     if parsed:
         version, evidence = parsed.full, "nvcc --version"
@@ -272,6 +275,12 @@ def cuda_home(host: Host, toolkits: list[Toolkit] | None = None) -> CudaHome:
     )
 
 
+def _is_soname(name: str) -> bool:
+    """``libcublas.so.12`` / ``libcudart.so.12.4.127``: ``lib...`` then ``.so`` then only ``.N`` parts."""
+    stem, sep, suffix = name.rpartition(".so")
+    return bool(sep) and len(stem) > 3 and stem.startswith("lib") and _SO_SUFFIX.fullmatch(suffix) is not None
+
+
 def pip_cuda_wheels(host: Host, site_packages: list[str] | None = None) -> list[PipCudaLib]:
     """pip ``nvidia-*`` wheel library dirs in the target env (``ls site-packages/nvidia/*/lib``)."""
     libs = []
@@ -283,9 +292,27 @@ def pip_cuda_wheels(host: Host, site_packages: list[str] | None = None) -> list[
                 majors[m.group(1).replace("-", "_")] = int(m.group(2))
         for lib_dir in host.glob(posixpath.join(site, "nvidia", "*", "lib")):
             component = posixpath.basename(posixpath.dirname(lib_dir))
-            sonames = tuple(n for n in host.listdir(lib_dir) if _SONAME.match(n) and ".so." in n)
+            sonames = tuple(n for n in host.listdir(lib_dir) if _is_soname(n) and ".so." in n)
             if not sonames:
                 continue
             major = 13 if component == "cu13" else majors.get(component)
             libs.append(PipCudaLib(component, lib_dir, sonames, major, site))
     return libs
+
+
+CAPTURE = Capture(
+    "cuda",
+    commands=((("nvcc", "--version"), 10.0),),
+    files=("/usr/local/cuda*/version.json", "/usr/local/cuda*/version.txt", "/opt/cuda*/version.json"),
+    names=(
+        "/usr/local/cuda*",
+        "/usr/local/cuda*/bin/nvcc",
+        "/usr/local/cuda*/lib64/lib*.so*",
+        "/usr/local/cuda*/targets/*/lib/lib*.so*",
+        "/opt/cuda*",
+        "/usr/bin/nvcc",
+        "/usr/lib/*-linux-gnu/libcudart.so*",
+    ),
+    tools=("nvcc", "conda"),
+    entries=(find_toolkits, active_nvcc, pip_cuda_wheels),
+)

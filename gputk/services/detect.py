@@ -69,9 +69,16 @@ class DetectResult:
             },
             "sources": {k: v.to_json() for k, v in self.sources.items()},
             "problems": list(self.problems),
+            "findings": [{"problem": p, "meaning": _meaning(p)} for p in self.problems],
             "messages": list(self.messages),
             "warnings": list(self.warnings),
         }
+
+
+def _meaning(problem: str) -> str | None:
+    from gputk.parsers.tool_errors import MEANING
+
+    return MEANING.get(problem)
 
 
 def gpu_json(g: MergedGpu) -> dict[str, Any]:
@@ -130,7 +137,7 @@ def _fill_driver(records: list[GpuRecord], driver: DriverInfo) -> list[GpuRecord
         return records
     out = []
     for r in records:
-        pci_only = r.source.startswith(("sysfs", "lspci", "lshw"))
+        pci_only = r.source.startswith(("sysfs", "lspci", "lshw", "inxi", "hwinfo"))
         if r.vendor == "nvidia" and (
             r.kernel_driver == "nvidia" or (r.kernel_driver is None and not pci_only)
         ):
@@ -259,11 +266,13 @@ def detect_from_files(paths: Sequence[str | Path]) -> DetectResult:
     for raw in paths:
         path = Path(raw)
         text = _read_input(path)
+        if not text.strip():
+            raise InputError(f"{path}: is empty", "save the tool's output into the file, then try again")
         parsed: ParseResult = parse_any(text, path.name)
         if parsed.format is None:
             raise InputError(
                 f"{path}: not a GPU tool output gputk recognises",
-                "supported: nvidia-smi (-q -x, table, -L, --query-gpu csv), lspci, lshw, inxi -G, hwinfo, "
+                "supported: nvidia-smi (table, -q, -q -x, -L, --query-gpu csv), lspci, lshw, inxi -G, hwinfo, "
                 "nvcc --version, /proc/driver/nvidia/version and their error messages",
             )
         n = len(parsed.gpus)
@@ -281,12 +290,9 @@ def detect_from_files(paths: Sequence[str | Path]) -> DetectResult:
     records = _fill_driver(records, driver)
     gpus = merge_records(records)
     # A pasted lspci without -k shows no driver; only a tool's own error message says it is broken.
-    driver_ok = not any(p in ("driver-not-loaded", "driver-library-mismatch", "no-devices") for p in problems)
-    msgs = (
-        _messages(gpus, {"pci": SourceStatus("ok", "")}, driver_ok)
-        if gpus
-        else ["No GPU described in the given files."]
-    )
+    driver_ok = not any(p in _DRIVER_BROKEN for p in problems)
+    msgs = _messages(gpus, {"pci": SourceStatus("ok", "")}, driver_ok) if gpus else []
+    msgs += _problem_messages(tuple(dict.fromkeys(problems)), bool(gpus))
     return DetectResult(
         tuple(gpus),
         driver,
@@ -296,6 +302,31 @@ def detect_from_files(paths: Sequence[str | Path]) -> DetectResult:
         tuple(msgs),
         "files: " + ", ".join(Path(p).name for p in paths),
     )
+
+
+_DRIVER_BROKEN = frozenset(
+    {
+        "driver-not-loaded",
+        "driver-library-mismatch",
+        "no-devices",
+        "driver-not-installed",
+        "gpu-access-blocked",
+        "nvml-library-not-found",
+        "container-gpu-unavailable",
+    }
+)
+
+
+def _problem_messages(problems: tuple[ToolProblem, ...], have_gpus: bool) -> list[str]:
+    """What each reported problem means, one sentence each; "no GPU described" when nothing was said."""
+    from gputk.parsers.tool_errors import MEANING
+
+    if not problems:
+        return [] if have_gpus else ["No GPU described in the given files."]
+    out = [f"{MEANING[p][0].upper()}{MEANING[p][1:]}." for p in problems if p in MEANING]
+    if not have_gpus and not any(p in ("no-devices", "no-pci-devices") for p in problems):
+        out.insert(0, "No GPU listed: the tool failed before it could list any.")
+    return out
 
 
 def _driver_rank(source: str | None) -> int:

@@ -163,3 +163,37 @@ def test_live_on_this_machine_without_gpu(capsys: pytest.CaptureFixture[str]) ->
     data = _json(capsys, ["detect", "--json"])
     assert data["gpus"] == []
     assert data["sources"]["nvidia-smi"]["status"] == "unavailable"  # type: ignore[index]
+
+
+def test_from_a_no_gpu_message_says_what_it_means_in_text_and_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.conftest import FIXTURES
+
+    wsl = FIXTURES / "errors" / "wsl-gpu-access-blocked.txt"
+    data = _json(capsys, ["detect", "--from", str(wsl), "--json"])
+    assert data["gpus"] == []
+    assert data["problems"] == ["gpu-access-blocked"]
+    assert data["findings"][0]["problem"] == "gpu-access-blocked"  # type: ignore[index]
+    assert "blocks GPU access" in data["findings"][0]["meaning"]  # type: ignore[index]
+    assert run_cli(["detect", "--from", str(FIXTURES / "errors" / "no-devices.txt")]) == 0
+    assert "0 GPUs: the driver is loaded but sees no NVIDIA GPU." in capsys.readouterr().out
+
+
+def test_from_an_empty_file_is_one_error_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "paste.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    assert run_cli(["detect", "--from", str(empty)]) == 1
+    err = capsys.readouterr().err
+    assert f"{empty}: is empty" in err and "Traceback" not in err
+
+
+def test_from_every_real_fixture_never_crashes_and_names_each_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import FIXTURES
+    from tests.parsers.test_robustness import GPU_TOOL_DIRS
+
+    files = sorted(p for d in GPU_TOOL_DIRS for p in (FIXTURES / d).glob("*") if p.is_file())
+    assert len(files) >= 60
+    for f in files:
+        data = _json(capsys, ["detect", "--from", str(f), "--json"])
+        assert list(data["sources"]) == [f.name]  # type: ignore[arg-type]
