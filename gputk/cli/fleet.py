@@ -26,7 +26,7 @@ Examples:
 
 \b
     gputk fleet snaps/
-    gputk fleet snaps/ --markdown > fleet.md
+    gputk fleet snaps/ --markdown | less
     gputk fleet snaps/*.tar.gz --json | jq .summary
 
 Collect the snapshots with `gputk report -o -` on each node (srun, pdsh, clush, ssh): see
