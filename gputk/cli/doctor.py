@@ -29,10 +29,11 @@ Examples:
     gputk doctor --check driver.nvml -v
     gputk doctor --no-frameworks --json | jq .status
     gputk doctor --markdown > doctor.md   # to paste
+    gputk doctor --snapshot s.tar.gz  # from gputk report
     gputk doctor --profile prolog --exit-codes nagios
-    gputk doctor --profile quick --prometheus gputk.prom
+    gputk doctor --profile quick --prometheus m.prom
 
-Cluster recipes (Slurm, NHC, Node Problem Detector, Kubernetes): docs/cluster.md.
+Slurm, NHC, Node Problem Detector, Kubernetes: see docs/cluster.md.
 """
 
 MARKS = {

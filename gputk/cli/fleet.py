@@ -25,10 +25,12 @@ Exit code 0 when every snapshot was read and no machine fails a check, 1 otherwi
 Examples:
 
 \b
-    srun -N64 --output='snaps/%N.tar.gz' gputk report -o -
     gputk fleet snaps/
-    gputk fleet snaps/ --markdown > fleet.md
-    gputk fleet snaps/*.tar.gz --json | jq .root_causes
+    gputk fleet snaps/ --markdown | less
+    gputk fleet snaps/*.tar.gz --json | jq .summary
+
+Collect the snapshots with `gputk report -o -` on each node (srun, pdsh, clush, ssh): see
+docs/cluster.md.
 """
 
 MARKS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "skip": ("-", "dim"), "error": ("E", "magenta")}

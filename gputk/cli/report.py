@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
         "Host name, user name, home paths, GPU UUIDs and serials are redacted unless --no-redact. "
         "Other commands read it back with --snapshot PATH.\n\n"
         "Examples:\n\n\b\n    gputk report -o gpu-box.tar.gz\n    gputk report --no-redact -o my-box/\n"
-        "    gputk report -o - > node.tar.gz   # to stdout",
+        "    gputk report -o - > node.tar.gz   # to stdout\n\n"
+        "-o - writes the .tar.gz to stdout, for collecting from many nodes: see docs/cluster.md.",
     )(report)
 
 
@@ -25,7 +26,10 @@ def report(
     output: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
         typer.Option(
-            "--output", "-o", help="A .tar.gz file, a directory that does not exist yet, or - for the .tar.gz on stdout.", metavar="FILE"
+            "--output",
+            "-o",
+            help="A .tar.gz file, a directory that does not exist yet, or - for stdout.",
+            metavar="FILE",
         ),
     ] = None,
     no_redact: Annotated[
