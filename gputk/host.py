@@ -33,8 +33,9 @@ from gputk.models.core import CommandResult
 DEFAULT_TIMEOUT_S = 10.0
 MAX_READ_BYTES = 8 * 1024 * 1024
 # What one stream of a command may print before gputk stops reading and stops the program.
-# nvidia-smi -q on an 8-GPU server prints well under 1 MiB; ldconfig -p a few hundred KiB.
-MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+# nvidia-smi -q -x on an 8-GPU server prints well under 1 MiB; ldconfig -p a few hundred KiB.
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+MAX_ERROR_BYTES = 1024 * 1024  # stderr holds messages, not data: a tool's error is one screen
 _EXIT_GRACE_S = 1.0  # the program ended but a helper it left behind holds the pipes open
 _DRAIN_S = 2.0  # after a kill, what is still in the pipes
 
@@ -49,7 +50,7 @@ ProbeFn = Callable[[], dict[str, Any]]
 
 # Environment variables a child keeps: the ones that decide where libraries and
 # programs are found and which GPUs are visible. Everything else is dropped so
-# a child behaves the same for every user (design.md habit 3).
+# a child behaves the same for every user (docs/design.md habit 3).
 _CHILD_ENV_KEEP = (
     "PATH",
     "HOME",
@@ -71,9 +72,18 @@ _CHILD_ENV_PREFIXES = ("NVIDIA_", "NUMBA_", "TF_", "XLA_", "JAX_", "CUPY_")
 run_guard: Callable[[Sequence[str]], None] | None = None
 
 
-def child_environment(
-    base: Mapping[str, str], extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def timeout_scale(environ: Mapping[str, str]) -> float:
+    """``$GPUTK_TIMEOUT_SCALE``: a factor on every external command's timeout (3 on a machine
+    where tools are slow to answer; the hang tests use 0.1). Unset or unusable: 1."""
+    raw = environ.get("GPUTK_TIMEOUT_SCALE", "")
+    try:
+        value = float(raw[:20]) if raw else 1.0
+    except ValueError:
+        return 1.0
+    return min(max(value, 0.01), 100.0) if value == value else 1.0
+
+
+def child_environment(base: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A clean environment for a child process: C locale plus the GPU-relevant variables."""
     env = {k: v for k, v in base.items() if k in _CHILD_ENV_KEEP or k.startswith(_CHILD_ENV_PREFIXES)}
     env.setdefault("PATH", os.defpath)
@@ -195,7 +205,10 @@ class LiveHost:
             if future is None:
                 future = self._memo[key] = Future()
         if owner:
-            future.set_result(self._run(argv, timeout, env))
+            try:
+                future.set_result(self._run(argv, timeout, env))
+            except BaseException as exc:  # handed to every asker (the owner re-raises it below)
+                future.set_exception(exc)
         return future.result()
 
     def _run(self, argv: tuple[str, ...], timeout: float, env: Mapping[str, str] | None) -> CommandResult:
@@ -203,6 +216,7 @@ class LiveHost:
             run_guard(argv)
         if _interrupted.is_set():
             return CommandResult(argv=argv, error="os-error", detail="interrupted")
+        timeout *= timeout_scale(self._env)
         child_env = child_environment(self._env, env)
         exe = argv[0]
         if os.sep not in exe and shutil.which(exe, path=child_env.get("PATH")) is None:
@@ -392,6 +406,7 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
     assert proc.stdout is not None and proc.stderr is not None
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     bufs = {out_fd: bytearray(), err_fd: bytearray()}
+    caps = {out_fd: MAX_OUTPUT_BYTES, err_fd: MAX_ERROR_BYTES}
     state: _State = "done"
     exited_at: float | None = None
     with selectors.DefaultSelector() as sel:
@@ -409,14 +424,14 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
                 exited_at = now
             if exited_at is not None and now - exited_at > _EXIT_GRACE_S:
                 break
-            if _pump(sel, bufs, min(deadline - now, 0.25)):
+            if _pump(sel, bufs, caps, min(deadline - now, 0.25)):
                 state = "truncated"
                 break
         if state != "done" or sel.get_map():
             _kill_group(proc)
             end = time.monotonic() + _DRAIN_S
             while sel.get_map() and time.monotonic() < end:
-                if _pump(sel, bufs, 0.1) and state == "done":
+                if _pump(sel, bufs, caps, 0.1) and state == "done":
                     state = "truncated"
     proc.stdout.close()
     proc.stderr.close()
@@ -427,10 +442,14 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
         state = "timeout" if state == "done" else state
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=_DRAIN_S)
+    if state == "done" and _interrupted.is_set():
+        state = "interrupted"  # killed by stop_children: not the program's own answer
     return bytes(bufs[out_fd]), bytes(bufs[err_fd]), state
 
 
-def _pump(sel: selectors.BaseSelector, bufs: dict[int, bytearray], wait_s: float) -> bool:
+def _pump(
+    sel: selectors.BaseSelector, bufs: dict[int, bytearray], caps: dict[int, int], wait_s: float
+) -> bool:
     """One round of reads; True when a stream went past the cap (the excess is dropped)."""
     over = False
     for key, _ in sel.select(max(wait_s, 0.0)):
@@ -443,7 +462,7 @@ def _pump(sel: selectors.BaseSelector, bufs: dict[int, bytearray], wait_s: float
             sel.unregister(fd)
             continue
         buf = bufs[fd]
-        room = MAX_OUTPUT_BYTES - len(buf)
+        room = caps[fd] - len(buf)
         buf += chunk[:room]
         over = over or len(chunk) > room
     return over

@@ -208,7 +208,50 @@ def _is_text(value: object) -> bool:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    out().print(table(columns, rows, title))
+    """A table on stdout; on a screen too narrow for its columns, one block per row instead.
+
+    The table is kept while every column but the last fits with 20 columns to spare (the last one
+    wraps); otherwise folding would cut every value into slivers, so each row becomes a block of
+    ``name  value`` lines under its first value.
+    """
+    rows = [list(r) for r in rows]
+    console = out()
+    cells = [[_plain(v) for v in r] for r in rows]
+    widths = [max(len(line) for v in (c, *(r[i] for r in cells)) for line in v.split("\n")) for i, c in enumerate(columns)]
+    if sum(widths[:-1]) + 2 * (len(widths) - 1) + 20 <= console.width:
+        _print_trimmed(console, table(columns, rows, title))
+        return
+    if title:
+        console.print(styled((title, "bold")))
+    label = max(len(c) for c in columns[1:]) if len(columns) > 1 else 0
+    for n, row in enumerate(cells):
+        if n:
+            console.print()
+        head = row[0].strip() or "-"
+        console.print(styled((f"#{head}" if columns[0] == "#" else head, "bold")))
+        for name, value in zip(columns[1:], row[1:], strict=False):
+            if value.strip() not in ("", "-"):
+                wrapped(value.strip(), prefix=styled("  ", (f"{name:<{label}}", "dim"), "  "), console=console)
+
+
+def _print_trimmed(console: Console, renderable: Any) -> None:
+    """Print line by line without the padding Rich leaves at the end of each line (pastes and diffs
+    of piped output then carry no trailing spaces)."""
+    from rich.text import Text
+
+    for segments in console.render_lines(renderable, console.options, pad=False):
+        line = Text()
+        for seg in segments:
+            if not seg.control:
+                line.append(seg.text, seg.style)
+        line.rstrip()
+        console.print(line)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value.plain if _is_text(value) else str(value)
 
 
 class StepProgress:

@@ -84,6 +84,7 @@ SHORT_HELP = {
     "new": "Create a training project from a template.",
     "train": "Train a project made by `gputk new`.",
     "report": "A redacted snapshot for a bug report.",
+    "fleet": "One view of many machines, from their snapshots.",
 }
 for _cmd in app.registered_commands:
     _cmd.short_help = _cmd.short_help or SHORT_HELP.get(_cmd.name or "")
@@ -133,8 +134,12 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     """
     from gputk import host
 
+    _signalled.set()
     host.stop_children()
     raise KeyboardInterrupt
+
+
+_signalled = threading.Event()
 
 
 def _install_signal_handlers() -> dict[int, Any]:
@@ -154,11 +159,16 @@ def run_cli(argv: list[str] | None = None) -> int:
 
     command = typer.main.get_command(app)
     host.allow_children()
+    _signalled.clear()
     old_handlers = _install_signal_handlers()
     stdout = sys.stdout
     sys.stdout = output.GuardedStdout(stdout)
     try:
-        return _run(command, argv)
+        code = _run(command, argv)
+        if code == ExitCode.INTERRUPTED and _signalled.is_set():
+            # Typer turns the interrupt into Exit(130) itself, silently: say it once, here.
+            sys.stderr.write("\ninterrupted\n")
+        return code
     finally:
         sys.stdout = stdout
         for sig, handler in old_handlers.items():
@@ -173,7 +183,8 @@ def _run(command: Any, argv: list[str] | None) -> int:
         rv = command.main(args=argv, prog_name="gputk", standalone_mode=False)
         sys.stdout.flush()  # a full device or a closed stdout fails here, not at exit
     except (KeyboardInterrupt, typer.Abort):
-        sys.stderr.write("\ninterrupted\n")
+        if not _signalled.is_set():
+            sys.stderr.write("\ninterrupted\n")  # the signal's own line follows in run_cli
         return int(ExitCode.INTERRUPTED)
     except typer.Exit as exc:
         return int(exc.exit_code)

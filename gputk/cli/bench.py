@@ -145,16 +145,15 @@ def bench(
     from gputk import ui
     from gputk.host import LiveHost
     from gputk.services.bench import run_bench
-    from gputk.services.demo import check_numba_env, check_png_path
+    from gputk.services.demo import check_png_path
 
     host = LiveHost()
-    check_numba_env(host.env)
     check_png_path(output)
 
     def progress(done: int, total: int, label: str) -> None:
         ui.note(f"[{done}/{total}] {label}")
 
-    result = run_bench(host, quick, output, None if json_out else progress)
+    result = run_bench(host, quick, output, progress)  # progress goes to stderr, JSON to stdout
     if json_out:
         ui.print_json("bench", result.as_json())
     else:

@@ -24,16 +24,6 @@ SnapshotOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show more detail.")]
 
 
-def output_path(value: Path | None) -> Path | None:
-    """Option callback for ``-o FILE``: refuse an unusable path (a directory, a missing folder, a
-    device, a read-only place) with one line before any work starts."""
-    if value is not None:
-        from gputk.files import check_output_path
-
-        check_output_path(str(value))
-    return value
-
-
 def make_host(snapshot: Path | None) -> Host:
     """This machine, or the snapshot the user named."""
     if snapshot is None:

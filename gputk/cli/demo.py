@@ -201,7 +201,7 @@ def vector_add(
 
     \b
         gputk demo vector-add
-        gputk demo vector-add --size 100000000 --device cpu --json
+        gputk demo vector-add --size 100000000 --json
     """
     from gputk import ui
     from gputk.host import LiveHost
@@ -240,7 +240,7 @@ def mandelbrot(
     \b
         gputk demo mandelbrot -o mandelbrot.png
         gputk demo mandelbrot --device cpu --compare
-        gputk demo mandelbrot --size 4k --iters 1000 --device gpu
+        gputk demo mandelbrot --size 4k --iters 1000
     """
     from gputk import ui
     from gputk.host import LiveHost
@@ -268,7 +268,7 @@ def matmul(
 
     \b
         gputk demo matmul
-        gputk demo matmul --size 8192 --dtype float16 --device gpu
+        gputk demo matmul --size 8192 --dtype float16
         gputk demo matmul --dtype tf32 --device gpu
     """
     from gputk import ui
@@ -294,7 +294,7 @@ def nn(
 
     \b
         gputk demo nn -o boundary.png
-        gputk demo nn --epochs 2000 --hidden 32 --device cpu --json
+        gputk demo nn --epochs 2000 --device cpu --json
     """
     from gputk import ui
     from gputk.host import LiveHost

@@ -19,17 +19,18 @@ HELP = """Check this machine (or a snapshot) layer by layer: platform, GPU, driv
 environment, frameworks. One line per check; failures and warnings show the evidence and a fix.
 
 A check whose root cause failed is skipped ("blocked by") instead of failing too.
-Exit code 0 when nothing fails (warnings allowed; --strict makes them fail), 1 otherwise.
+Exit code 0 when nothing fails (warnings allowed; --strict makes them fail), 1 otherwise,
+2 for a usage error (an unknown --check id, --json with --markdown).
 
 Examples:
 
 \b
     gputk doctor
-    gputk doctor --check driver.nvml --check cuda.driver-compat -v
-    gputk doctor --no-frameworks --json | jq '.checks[] | select(.status=="fail")'
-    gputk doctor --markdown > doctor.md      # redacted, to paste into an issue
-    gputk doctor --profile prolog --exit-codes nagios                 # Slurm prolog, NHC
-    gputk doctor --profile quick --prometheus /var/lib/node_exporter/textfile/gputk.prom
+    gputk doctor --check driver.nvml -v
+    gputk doctor --no-frameworks --json | jq .status
+    gputk doctor --markdown > doctor.md   # to paste
+    gputk doctor --profile prolog --exit-codes nagios
+    gputk doctor --profile quick --prometheus gputk.prom
 
 Cluster recipes (Slurm, NHC, Node Problem Detector, Kubernetes): docs/cluster.md.
 """

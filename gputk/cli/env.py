@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from gputk.cli.common import JsonOpt, SnapshotOpt, make_host
-from gputk.compat.cuda import mvc_floors_text
 
 if TYPE_CHECKING:
     from gputk.services.env import Listing, Shell
@@ -19,7 +18,8 @@ if TYPE_CHECKING:
 
 _AUTO_HELP = (
     "Toolkit version: 12, 12.3, 12.3.2, or auto. auto = the newest installed toolkit whose CUDA major "
-    f"the driver runs ({mvc_floors_text()}), or the newest when no driver is detected."
+    "the driver runs (its minor-version-compatibility floor; --list shows each toolkit's minimum driver), "
+    "or the newest when no driver is detected."
 )
 
 

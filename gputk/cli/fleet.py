@@ -31,7 +31,6 @@ Examples:
 """
 
 MARKS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "skip": ("-", "dim"), "error": ("E", "magenta")}
-PLAIN_MARKS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-", "error": "E"}
 _WORST = ("error", "fail", "warn", "pass", "skip")
 SHOW_ALL_UP_TO = 30
 LIST_AT_MOST = 8
@@ -42,19 +41,27 @@ def _names(names: list[str]) -> str:
     return ", ".join(names[:LIST_AT_MOST]) + (f" and {more} more" if more > 0 else "")
 
 
+def _mark(status: str) -> tuple[str, str]:
+    from gputk import ui
+
+    char, colour = MARKS[status]
+    return ui.symbol(char), colour
+
+
 def _print_causes(report: FleetReport) -> None:
     from gputk import ui
 
     total = len(report.readable)
     if not report.root_causes:
         return
-    ui.line()
+    ui.out().print()
     ui.line(("Problems by root cause", "bold"))
     for r in report.root_causes:
-        ui.line("  ", MARKS[r.status], f" {len(r.machines)} of {total} machines: ", (r.check, "bold"), f": {r.summary}")
-        ui.line("      ", (_names(r.machines), "dim"))
+        head = ui.styled("  ", _mark(r.status), f" {len(r.machines)} of {total} machines: ", (r.check, "bold"), ": ")
+        ui.wrapped(r.summary, prefix=head, indent=6)
+        ui.wrapped(_names(r.machines), prefix="      ", style="dim")
         if r.fix:
-            ui.line("      ", ("fix:", "bold"), f" {r.fix}")
+            ui.wrapped(r.fix, prefix=ui.styled("      ", ("fix:", "bold"), " "), indent=11)
 
 
 def _print_outliers(report: FleetReport) -> None:
@@ -63,28 +70,31 @@ def _print_outliers(report: FleetReport) -> None:
 
     if not (report.outliers or report.pcie):
         return
-    ui.line()
+    ui.out().print()
     ui.line(("Outliers", "bold"), " (differ from the fleet's most common value)")
+    warn = ui.styled("  ", _mark("warn"), " ")
     for o in report.outliers:
         differ = _names([f"{n} {v}" for n, v in o.machines])
-        ui.line(
-            "  ", MARKS["warn"], f" {FACT_TITLES.get(o.fact, o.fact)}: {o.majority} on "
-            f"{o.majority_count}; {len(o.machines)} differ: {differ}"
-        )
+        title = FACT_TITLES.get(o.fact, o.fact)
+        text = f"{title}: {o.majority} on {o.majority_count}; {len(o.machines)} differ: {differ}"
+        ui.wrapped(text, prefix=warn, indent=6)
     for p in report.pcie:
-        ui.line(
-            "  ", MARKS["warn"], f" PCIe link below max: {p['name']} GPU {p['gpu']} runs "
-            f"x{p['width']} of x{p['max_width']} (reseat the card or check the riser/slot)"
+        text = (
+            f"PCIe link below max: {p['name']} GPU {p['gpu']} runs x{p['width']} of x{p['max_width']} "
+            "(reseat the card or check the riser/slot)"
         )
+        ui.wrapped(text, prefix=warn, indent=6)
 
 
 def _category_marks(m: dict[str, Any], categories: list[str]) -> list[str]:
+    from gputk import ui
+
     checks: dict[str, str] = m.get("checks") or {}
     cells = []
     for cat in categories:
         statuses = {s for cid, s in checks.items() if cid.split(".", 1)[0] == cat}
         worst = next((s for s in _WORST if s in statuses), None)
-        cells.append(PLAIN_MARKS[worst] if worst else "")
+        cells.append(ui.symbol(MARKS[worst][0]) if worst else "")
     return cells
 
 
@@ -112,16 +122,17 @@ def _print_text(report: FleetReport, show_all: bool) -> None:
 
     c = report.counts()
     ui.line(
-        ("gputk fleet", "bold"), f": {c['machines']} machines: {c['ok']} ok, {c['warn']} with warnings, "
-        f"{c['fail']} failing, {c['unreadable']} unreadable"
+        ("gputk fleet", "bold"),
+        f": {c['machines']} machines: {c['ok']} ok, {c['warn']} with warnings, "
+        f"{c['fail']} failing, {c['unreadable']} unreadable",
     )
     _print_causes(report)
     _print_outliers(report)
     if report.unreadable:
-        ui.line()
+        ui.out().print()
         ui.line(("Unreadable snapshots", "bold"))
         for m in report.unreadable:
-            ui.line("  ", ("✗", "magenta"), f" {m['path']}: {m['reason']}")
+            ui.wrapped(f"{m['path']}: {m['reason']}", prefix=ui.styled("  ", _mark("error"), " "), indent=4)
     _print_machines(report, show_all)
     if report.ignored:
         ui.note(f"ignored {len(report.ignored)} files that are not snapshots (e.g. {report.ignored[0]})")

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         "Host name, user name, home paths, GPU UUIDs and serials are redacted unless --no-redact. "
         "Other commands read it back with --snapshot PATH.\n\n"
         "Examples:\n\n\b\n    gputk report -o gpu-box.tar.gz\n    gputk report --no-redact -o my-box/\n"
-        "    gputk report -o - > node.tar.gz      # the .tar.gz on stdout (see docs/cluster.md)",
+        "    gputk report -o - > node.tar.gz   # to stdout",
     )(report)
 
 

@@ -256,6 +256,11 @@ def pin_for(framework: str, cc: object, driver: object, driver_cuda: object) -> 
             + (f" for {', '.join(b.arch)}" if b.arch else ""),
         )
     if framework in ("jax", "cupy", "numba"):
+        key = {"numba": "numba_cuda"}.get(framework, framework)
+        row = table(key)["flavours"].get(str(major)) or {}
+        c = Version.parse(cc)
+        if c is not None and row.get("cc_min") and c < Version.of(row["cc_min"]):
+            return None  # not even the CUDA 12 flavour has code for this GPU
         spec = install_spec(framework, major)
         return Pin(
             framework, spec, None, f"the CUDA {major} flavour fits driver {driver or '?'} and CC {cc or '?'}"

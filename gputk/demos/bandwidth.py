@@ -163,12 +163,17 @@ class cupy_compute_type:
         self._cp = cp
         self._tf32 = precision == "tf32"
 
+    def _linalg(self) -> Any:
+        import importlib
+
+        return importlib.import_module("cupy._core._routines_linalg")
+
     def __enter__(self) -> None:
         if self._tf32:
-            linalg = self._cp._core._routines_linalg
+            linalg = self._linalg()
             linalg.set_compute_type(self._cp.float32, linalg.COMPUTE_TYPE_TF32)
 
     def __exit__(self, *exc: object) -> None:
         if self._tf32:
-            linalg = self._cp._core._routines_linalg
+            linalg = self._linalg()
             linalg.set_compute_type(self._cp.float32, linalg.COMPUTE_TYPE_DEFAULT)

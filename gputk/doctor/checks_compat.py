@@ -88,7 +88,10 @@ def gpu_support(ctx: Context) -> Outcome:
     if not gpus:
         return skipped("compute capability of the GPU unknown")
     drv, drv_src = ctx.driver_version()
-    evidence: list[Evidence] = [ev(drv_src or "driver", f"driver {drv or 'not loaded'}")]
+    if drv is None:  # not loaded: the installed user-space driver says which branch is on disk
+        found = drv_compat.find_driver_version(user_space=ctx.kernel().user_space_versions)
+        drv, drv_src = (str(found), f"{found.source} (installed, not loaded)") if found else (None, "")
+    evidence: list[Evidence] = [ev(drv_src or "driver", f"driver {drv or 'not installed'}")]
     problems: list[str] = []
     fix: Fix | None = None
     p = ctx.platform()
@@ -112,7 +115,9 @@ def gpu_support(ctx: Context) -> Outcome:
         need = cuda_compat.min_driver(first) if first else None
         if need is None or need.kind != "toolkit":
             continue
-        if drv and Version.of(drv) < need.version and g.source == "pci":  # NVML / nvidia-smi listing the GPU proves the driver drives it
+        if (
+            drv and Version.of(drv) < need.version and g.source == "pci"
+        ):  # NVML / nvidia-smi listing the GPU proves the driver drives it
             problems.append(
                 f"{g.name} ({gen.name}, sm_{g.cc.replace('.', '') if g.cc else '?'}) needs CUDA >= {first} "
                 f"and so driver >= {need.version}; driver {drv} is older"
@@ -130,7 +135,9 @@ def gpu_support(ctx: Context) -> Outcome:
     if problems:
         return failed("; ".join(problems), evidence, fix)
     names = ", ".join(f"{g.name} ({_gen_name(g)})" for g in gpus)
-    return passed(f"driver {drv or '(none loaded)'} supports {names}", *evidence)
+    if not drv:
+        return passed(f"no driver installed; {names} can run the current branches unless noted", *evidence)
+    return passed(f"driver {drv} supports {names}", *evidence)
 
 
 def _gen_name(g: GpuView) -> str:
@@ -256,7 +263,7 @@ def build_fit(name: str, r: dict[str, Any], ctx: Context) -> Outcome | None:
                 + (f", {' '.join(row.arch)}" if row.arch else ""),
             )
         )
-        probed = Version.parse(_cudnn_text(r.get("cudnn_build")))
+        probed = Version.parse(r.get("cudnn_compiled")) or Version.parse(_cudnn_text(r.get("cudnn_build")))
         # TensorFlow's build info often names the major only ("9"): the tested table says the minor
         built_cudnn = (
             str(probed)

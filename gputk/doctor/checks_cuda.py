@@ -1,4 +1,4 @@
-"""CUDA checks: cuda.toolkit, cuda.driver-compat, cuda.arch, cudnn.install (gpu-facts F3, F4, F8, F9)."""
+"""CUDA checks: cuda.toolkit, cuda.driver-compat, cuda.arch, cudnn.install (docs/design.md F3, F4, F8, F9)."""
 
 from __future__ import annotations
 
@@ -156,7 +156,11 @@ def driver_compat(ctx: Context) -> Outcome:
             text = (
                 f"{g.name} ({lim.generation.name}) cannot have a driver >= {need}: its last branch is "
                 f"{lim.last_branch}. Install builds the driver runs: "
-                + (", ".join(checks_compat.pins_text(ctx)) or f"CUDA <= {dcuda} builds")
+                + (
+                    ", ".join(checks_compat.pins_text(ctx))
+                    or f"builds for CUDA <= {dcuda} whose arch list has sm_{(g.cc or '').replace('.', '')} "
+                    "(none in gputk's tables)"
+                )
                 + "."
             )
             frameworks = tuple(w for w, _ in too_old if w in ("torch", "tensorflow", "jax", "cupy", "numba"))

@@ -1,4 +1,4 @@
-"""Framework checks: framework.tensorflow, .cupy, .numba, .torch, .jax (gpu-facts F5, F7).
+"""Framework checks: framework.tensorflow, .cupy, .numba, .torch, .jax (docs/design.md F5, F7).
 
 Each reads the result of a child-interpreter probe (:mod:`gputk.probes.frameworks`):
 installed or not (not installed is ``skip``), version, the CUDA/cuDNN it was built
@@ -13,7 +13,7 @@ from typing import Any
 
 from gputk.compat import cuda as cuda_compat
 from gputk.compat import frameworks as fw_compat
-from gputk.doctor import fixes
+from gputk.doctor import cuda_errors, fixes
 from gputk.doctor.base import FunctionCheck, Outcome, check, ev, failed, passed, skipped
 from gputk.doctor.checks_compat import build_fit
 from gputk.doctor.context import Context
@@ -27,7 +27,12 @@ ROOTS = (
     "hardware.gpu",
     "driver.kernel-module",
     "driver.nvml",
+    "driver.device-nodes",
+    "gpu.fabric",
+    "gpu.compute-mode",
     "env.cuda-visible-devices",
+    "env.forward-compat",
+    "env.cudnn-skew",
 )
 # Read, not blocking: only this framework's own build failing there blocks it (see _own_root).
 AFTER = (*ROOTS, "cuda.driver-compat", "cuda.arch")
@@ -133,18 +138,30 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
     misfit = build_fit(name, r, ctx)  # the build vs this GPU / driver / loaded cuDNN (gputk.compat)
     if misfit is not None:
         return Outcome(misfit.status, misfit.summary, (*evidence, *misfit.evidence), misfit.fix)
+    return _gpu_use(name, r, desc, evidence, ctx)
+
+
+def _gpu_use(name: str, r: dict[str, Any], desc: str, evidence: list[Evidence], ctx: Context) -> Outcome:
+    """The framework's own answer once no lower layer explains it: a CPU-only build, no GPU seen
+    (a CUDA error code named with its meaning), a failed operation, or a pass."""
+    p = ctx.platform()
     gpu_count = int(r.get("gpu_count") or 0)
     if r.get("cpu_only_build"):
-        fix = _reinstall(name, p, ctx)
-        return failed(f"{desc} cannot use the GPU: it is a CPU-only build", evidence, fix)
+        return failed(
+            f"{desc} cannot use the GPU: it is a CPU-only build", evidence, _reinstall(name, p, ctx)
+        )
     if name == "numba" and not r.get("numba_cuda") and gpu_count == 0:
         return failed(
             f"{desc} sees no GPU; numba-cuda (the maintained CUDA target) is not installed",
             evidence,
             _reinstall(name, p, ctx),
         )
+    explained = _cuda_error(r, evidence)
+    missing = r.get("missing_libs") or []
+    if explained is not None and not missing and (gpu_count == 0 or r.get("op_ok") is False):
+        what = "sees no GPU" if gpu_count == 0 else f"sees {gpu_count} GPU(s) but a tiny operation failed"
+        return failed(f"{desc} {what}: {explained.describe()}", evidence, Fix(explained.fix + ".", ()))
     if gpu_count == 0:
-        missing = r.get("missing_libs") or []
         why = f"cannot load {', '.join(missing)}" if missing else r.get("gpu_error") or "no GPU device listed"
         return failed(f"{desc} sees no GPU: {why}", evidence, _reinstall(name, p, ctx))
     if r.get("op_ok") is False:
@@ -155,6 +172,17 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
         )
     op = "; a 64x64 operation ran on it" if r.get("op_ok") else ""
     return passed(f"{desc} sees {gpu_count} GPU(s){op}", *evidence)
+
+
+def _cuda_error(r: dict[str, Any], evidence: list[Evidence]) -> cuda_errors.CudaError | None:
+    """A CUDA error code in the probe's errors, with its meaning and layer as evidence."""
+    text = " ".join(str(r.get(k) or "") for k in ("gpu_error", "op_error", "runtime_error"))
+    explained = cuda_errors.explain(text)
+    if explained is not None:
+        evidence.append(
+            ev(f"CUDA error {explained.code}", f"{explained.name}: {explained.text} ({explained.layer})")
+        )
+    return explained
 
 
 def _make(name: str) -> FunctionCheck:

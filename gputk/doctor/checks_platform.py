@@ -6,6 +6,8 @@ from gputk.doctor import fixes
 from gputk.doctor.base import Outcome, check, ev, failed, passed, warned
 from gputk.doctor.context import Context
 from gputk.models.doctor import Evidence, Fix
+from gputk.models.gpu import GpuRecord
+from gputk.parsers.kernel_log import bus_uuids
 
 
 @check("platform.os", "Operating system and Python environment")
@@ -116,37 +118,61 @@ def platform_container(ctx: Context) -> Outcome:
     )
 
 
+def _on_the_bus(ctx: Context, gpus: list[GpuRecord], evidence: list[Evidence]) -> Outcome:
+    """NVIDIA GPUs were found on the bus: name each (the merged view's name) and its bound driver."""
+    views = {v.bus_id: v for v in ctx.gpus()}
+    lines = []
+    for g in gpus:
+        view = views.get(g.pci_bus_id)
+        name = (view.name if view else None) or g.name or f"10de:{g.pci_device_id}"
+        lines.append(f"{name} ({g.pci_bus_id}, driver {g.kernel_driver or 'none bound'})")
+        evidence.append(
+            ev(
+                f"/sys/bus/pci/devices/{g.pci_bus_id}",
+                f"10de:{g.pci_device_id} class {g.pci_class} driver={g.kernel_driver or 'none'}",
+            )
+        )
+    n = len(gpus)
+    summary = f"{n} NVIDIA GPU{'s' if n > 1 else ''}: " + "; ".join(lines)
+    vfio = [g for g in gpus if g.kernel_driver == "vfio-pci"]
+    if vfio and len(vfio) == n:
+        return warned(
+            summary + " - bound to vfio-pci (reserved for a VM), not usable here",
+            evidence,
+            Fix(
+                "Unbind the GPU from vfio-pci (remove it from the vfio-pci ids= option) if this host should use it.",
+                ("grep -r vfio /etc/modprobe.d /etc/default/grub",),
+            ),
+        )
+    return passed(summary, *evidence)
+
+
+def _gone_from_the_bus(ctx: Context, evidence: list[Evidence]) -> Outcome | None:
+    """No NVIDIA GPU on the bus now, but this boot's kernel log shows the driver had one: it fell
+    off the bus (or was removed), which is not "this machine has no GPU"."""
+    kl = ctx.kernel_log()
+    seen = sorted({x.bus_id for x in kl.log.xids if x.bus_id} | set(bus_uuids(kl.log)))
+    if not seen:
+        return None
+    evidence += [ev(f"kernel log ({kl.source})", x.line[:200]) for x in kl.log.xids[-3:]]
+    return failed(
+        f"no NVIDIA GPU on the PCI bus now, but the kernel log of this boot shows {', '.join(seen)}: "
+        "the GPU dropped off the bus (power, seating, riser, firmware), it is not missing from the machine",
+        evidence,
+        Fix(
+            "Reboot; if it does not come back, power off and reseat the GPU and its power cables.",
+            ("sudo dmesg | grep -iE 'xid|fallen off|NVRM'", "sudo reboot"),
+        ),
+    )
+
+
 @check("hardware.gpu", "NVIDIA GPU on the PCI bus", after=("platform.wsl",))
 def hardware_gpu(ctx: Context) -> Outcome:
     pci = ctx.pci()
     gpus = ctx.nvidia_pci()
     evidence: list[Evidence] = [ev(f"PCI bus ({pci.source or 'unreadable'})", pci.detail or pci.status)]
     if gpus:
-        views = {v.bus_id: v for v in ctx.gpus()}
-        lines = []
-        for g in gpus:
-            view = views.get(g.pci_bus_id)
-            name = (view.name if view else None) or g.name or f"10de:{g.pci_device_id}"
-            lines.append(f"{name} ({g.pci_bus_id}, driver {g.kernel_driver or 'none bound'})")
-            evidence.append(
-                ev(
-                    f"/sys/bus/pci/devices/{g.pci_bus_id}",
-                    f"10de:{g.pci_device_id} class {g.pci_class} driver={g.kernel_driver or 'none'}",
-                )
-            )
-        n = len(gpus)
-        summary = f"{n} NVIDIA GPU{'s' if n > 1 else ''}: " + "; ".join(lines)
-        vfio = [g for g in gpus if g.kernel_driver == "vfio-pci"]
-        if vfio and len(vfio) == n:
-            return warned(
-                summary + " - bound to vfio-pci (reserved for a VM), not usable here",
-                evidence,
-                Fix(
-                    "Unbind the GPU from vfio-pci (remove it from the vfio-pci ids= option) if this host should use it.",
-                    ("grep -r vfio /etc/modprobe.d /etc/default/grub",),
-                ),
-            )
-        return passed(summary, *evidence)
+        return _on_the_bus(ctx, gpus, evidence)
     p = ctx.platform()
     if p.wsl2 and p.wsl_dxg and p.wsl_lib:
         return passed(
@@ -167,12 +193,15 @@ def hardware_gpu(ctx: Context) -> Outcome:
     others = [r.name or f"{r.pci_vendor_id}:{r.pci_device_id}" for r in pci.records]
     if others:
         evidence.append(ev("other display devices", "; ".join(others)))
+    gone = _gone_from_the_bus(ctx, evidence)
+    if gone is not None:
+        return gone
     return failed(
         "no GPU found on the PCI bus" + (f" (display devices: {', '.join(others)})" if others else ""),
         evidence,
         Fix(
             "This machine has no NVIDIA GPU. Run on a GPU machine; in a VM, have the GPU passed through "
             "(PCI passthrough) or pick a GPU instance type.",
-            ("lspci -nn | grep -i nvidia",),
+            (fixes.list_nvidia_pci(ctx.host.which("lspci") is not None),),
         ),
     )

@@ -18,19 +18,32 @@ from typing import Any, TypeVar
 from gputk.compat import cuda as cuda_compat
 from gputk.compat import gpus as gpu_table
 from gputk.compat.drivers import find_driver_version
-from gputk.host import Host
+from gputk.host import Host, LiveHost
 from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit
 from gputk.models.doctor import CheckResult
 from gputk.models.gpu import GpuRecord
 from gputk.parallel import warm
-from gputk.probes.cuda import active_nvcc, cuda_home, find_toolkits, pip_cuda_wheels
+from gputk.parsers.nvidia_smi_health import GpuHealth, parse_smi_health
+from gputk.parsers.system import parse_ldconfig
+from gputk.probes import system
+from gputk.probes.cuda import (
+    ACTIVE_NVCC_ARGV,
+    NVCC_TIMEOUT_S,
+    active_nvcc,
+    cuda_home,
+    find_toolkits,
+    pip_cuda_wheels,
+)
 from gputk.probes.cudnn import CudnnInstall, find_cudnn
-from gputk.probes.driver import KernelDriverState, kernel_driver_state
+from gputk.probes.driver import LDCONFIG_ARGV, KernelDriverState, kernel_driver_state
 from gputk.probes.frameworks import FRAMEWORKS, probe_framework
+from gputk.probes.kernel_log import KernelLogResult, kernel_log
+from gputk.probes.merge import MergedGpu, merge_records
 from gputk.probes.nvidia_smi import SmiResult, smi_query
 from gputk.probes.nvml import NvmlResult, nvml_query
 from gputk.probes.pci import PciScan, pci_gpus
 from gputk.probes.platform import PlatformInfo, platform_info
+from gputk.probes.python_env import python_env
 
 T = TypeVar("T")
 
@@ -45,11 +58,13 @@ class GpuView:
     bus_id: str | None
     uuid: str | None
     source: str  # "nvml" | "nvidia-smi" | "pci"
+    lost: bool = False  # the driver lists it but it does not answer (fallen off the bus)
 
 
 class Context:
     def __init__(self, host: Host, frameworks: bool = True, framework_timeout: float = 120.0) -> None:
-        self.host = host
+        # Live: each command runs once, so one started early (prefetch) serves the probe asking later.
+        self.host = host.remembering() if type(host) is LiveHost else host
         self.frameworks_enabled = frameworks
         self.framework_timeout = framework_timeout
         self._lock = threading.Lock()
@@ -144,17 +159,79 @@ class Context:
     def cudnn(self) -> list[CudnnInstall]:
         return self._get("cudnn", lambda: find_cudnn(self.host, self.site_packages()))
 
+    def kernel_log(self) -> KernelLogResult:
+        return self._get("kernel_log", lambda: kernel_log(self.host))
+
+    def units(self) -> system.Units:
+        return self._get("units", lambda: system.units(self.host))
+
+    def module_config(self) -> system.ModuleConfig:
+        return self._get("module_config", lambda: system.module_config(self.host))
+
+    def access(self) -> system.Access:
+        return self._get("access", lambda: system.access(self.host))
+
+    def nvswitches(self) -> tuple[str, ...]:
+        return self._get("nvswitches", lambda: system.nvswitches(self.host))
+
+    def ldconfig(self) -> list[tuple[str, str]]:
+        """The loader cache, ``ldconfig -p``: (soname, path) in lookup order."""
+        return self._get("ldconfig", self._ldconfig)
+
+    def _ldconfig(self) -> list[tuple[str, str]]:
+        res = self.host.run(LDCONFIG_ARGV, timeout=10.0)
+        return parse_ldconfig(res.stdout) if res.ok else []
+
+    def health(self) -> list[GpuHealth]:
+        """The health half of ``nvidia-smi -q -x`` (ECC, remapped rows, clocks, PCIe link, fabric)."""
+        return self._get("health", self._health)
+
+    def _health(self) -> list[GpuHealth]:
+        cmd = self.smi().command
+        return list(parse_smi_health(cmd.stdout).gpus) if cmd is not None and cmd.ok else []
+
+    def merged(self) -> list[MergedGpu]:
+        """Every GPU as NVML, nvidia-smi and the PCI bus together describe it: the merge
+        ``gputk detect`` shows (probes/merge.py), including GPUs only the bus still sees."""
+        return self._get("merged", self._merged)
+
+    def _merged(self) -> list[MergedGpu]:
+        nv = self.nvml()
+        records = [*(nv.gpus if nv.status == "ok" else ()), *self.smi().gpus, *self.nvidia_pci()]
+        return merge_records(records)
+
     def gpus(self) -> list[GpuView]:
+        """The GPUs the driver lists (NVML, else nvidia-smi), else the NVIDIA GPUs on the bus."""
         return self._get("gpus", self._gpus)
 
     def _gpus(self) -> list[GpuView]:
+        merged = [m for m in self.merged() if m.record.vendor in (None, "nvidia")]
         nv = self.nvml()
-        if nv.status == "ok" and nv.gpus:
-            return [_view(i, g, "nvml") for i, g in enumerate(nv.gpus)]
-        smi = self.smi()
-        if smi.gpus:
-            return [_view(i, g, "nvidia-smi") for i, g in enumerate(smi.gpus)]
-        return [_view(i, g, "pci") for i, g in enumerate(self.nvidia_pci())]
+        for source in ("nvml", "nvidia-smi"):
+            if source == "nvml" and not (nv.status == "ok" and nv.gpus):
+                continue
+            seen = [m for m in merged if any(s.startswith(source) for s in m.sources)]
+            if seen:
+                return [_view(i, m, source) for i, m in enumerate(seen)]
+        return [_view(i, m, "pci") for i, m in enumerate(merged)]
+
+    def lost_gpus(self) -> list[str]:
+        """The GPUs that stopped answering, each named by its bus id from whichever source knows
+        it (the merge pairs NVML's handle-less record with the PCI one; else the kernel log's
+        Xid 79), else by driver index."""
+        named: list[str] = []
+        for m in self.merged():
+            if m.record.lost:
+                named.append(m.record.pci_bus_id or "")
+        if "" in named:
+            fallen = [x.bus_id for x in self.kernel_log().log.xids if x.code == 79 and x.bus_id]
+            fallen = [b for b in dict.fromkeys(fallen) if b not in named]
+            named = [n or (fallen.pop(0) if fallen else "") for n in named]
+        lost_idx = [m.record.index for m in self.merged() if m.record.lost]
+        return [
+            n or f"index {i if i is not None else '?'} (bus id unknown)"
+            for n, i in zip(named, lost_idx, strict=True)
+        ]
 
     def driver_version(self) -> tuple[str | None, str]:
         """The driver version and where it was read (:func:`gputk.compat.find_driver_version`)."""
@@ -190,7 +267,10 @@ class Context:
         """
         warm(
             self.platform, self.pci, self.kernel, self.nvml, self.smi, self.toolkits, self.nvcc,
-            self.cuda_home, self.pip_wheels, self.cudnn, lambda: self.start_frameworks(frameworks),
+            self.cuda_home, self.pip_wheels, self.cudnn, self.kernel_log, self.units, self.module_config,
+            self.access, self.nvswitches, self.ldconfig, lambda: self.start_frameworks(frameworks),
+            lambda: python_env(self.host),  # platform and toolkits both wait for it
+            lambda: self.host.run(ACTIVE_NVCC_ARGV, timeout=NVCC_TIMEOUT_S),  # nvcc waits for toolkits
             wait=False,
         )
 
@@ -219,21 +299,25 @@ class Context:
                     probe_framework, self.host, name, self.framework_timeout, self.python()
                 )
             future = self._fw[name]
-        try:
-            return future.result()
-        except Exception as exc:  # the probe thread itself failed: that check's error
-            return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
+        # A probe reports its own failures as a status; an exception here is a bug in gputk and
+        # reaches the runner, which shows the check as "error" with it.
+        return future.result()
 
     def close(self) -> None:
         if self._fw_pool is not None:
             self._fw_pool.shutdown(wait=True)
 
 
-def _view(i: int, g: GpuRecord, source: str) -> GpuView:
-    cc = g.compute_capability
-    name = g.name
-    if cc is None:
-        cc, _ = gpu_table.lookup(g.pci_device_id, g.name)
-    name = name or gpu_table.pci_name(g.pci_device_id)
+def _view(i: int, m: MergedGpu, source: str) -> GpuView:
+    g = m.record
+    name = g.name or gpu_table.pci_name(g.pci_device_id)
     index = g.index if g.index is not None else i
-    return GpuView(index, name or f"NVIDIA device {g.pci_device_id or '?'}", cc, g.pci_bus_id, g.uuid, source)
+    return GpuView(
+        index,
+        name or f"NVIDIA device {g.pci_device_id or '?'}",
+        g.compute_capability,
+        g.pci_bus_id,
+        g.uuid,
+        source,
+        g.lost,
+    )

@@ -2,7 +2,7 @@
 venv vs conda, WSL2, containers.
 
 Commands come from the vendors' install guides and the fixes users converged on
-(gpu-facts.md section 5, F1-F12); each function says which.
+(the failure modes F1-F12 in docs/design.md); each function says which.
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ from gputk.models.doctor import Fix
 from gputk.probes.platform import PlatformInfo
 
 MODPROBE_BLACKLIST = "/etc/modprobe.d/blacklist-nouveau.conf"
+
+
+def list_nvidia_pci(has_lspci: bool) -> str:
+    """A command that lists the NVIDIA devices on the PCI bus, with a tool the machine has:
+    ``lspci`` when installed, else sysfs, which needs no tool (0x10de is NVIDIA's vendor id)."""
+    if has_lspci:
+        return "lspci -nn | grep -i nvidia"
+    return "grep -l 0x10de /sys/bus/pci/devices/*/vendor"
 
 
 def branch_of(version: str | None) -> str | None:
@@ -98,17 +106,20 @@ def rebuild_module(plat: PlatformInfo, version: str | None) -> tuple[str, ...]:
     return (kernel_headers(plat), dkms, "sudo modprobe nvidia", "nvidia-smi")
 
 
+def update_initramfs(plat: PlatformInfo) -> str:
+    """Rebuild the initramfs so modprobe.d changes reach early boot."""
+    if plat.package_manager in ("dnf", "yum", "zypper"):
+        return "sudo dracut --force"
+    if plat.package_manager == "pacman":
+        return "sudo mkinitcpio -P"
+    return "sudo update-initramfs -u"
+
+
 def blacklist_nouveau(plat: PlatformInfo) -> tuple[str, ...]:
     """Keep nouveau off the GPU (NVIDIA installation guide, "Disabling Nouveau")."""
-    if plat.package_manager in ("dnf", "yum", "zypper"):
-        initramfs = "sudo dracut --force"
-    elif plat.package_manager == "pacman":
-        initramfs = "sudo mkinitcpio -P"
-    else:
-        initramfs = "sudo update-initramfs -u"
     return (
         f"printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | sudo tee {MODPROBE_BLACKLIST}",
-        initramfs,
+        update_initramfs(plat),
         "sudo reboot",
     )
 

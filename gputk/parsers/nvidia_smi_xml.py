@@ -282,6 +282,8 @@ def looks_like(text: str) -> bool:
 
 def parse_nvidia_smi_xml(text: str) -> ParseResult:
     """Every GPU of an ``nvidia-smi -q -x`` log; ``format=None`` if the text is not one."""
+    # A lone surrogate (text decoded with surrogateescape) cannot reach the XML parser.
+    text = text.encode("utf-8", "replace").decode("utf-8")
     m = _START.search(text)
     if not m or "<nvidia_smi_log" not in text:
         return ParseResult(format=None)

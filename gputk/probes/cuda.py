@@ -26,9 +26,11 @@ from gputk.host import Host
 from gputk.models.cuda import CudaHome, NvccInfo, PipCudaLib, Toolkit, ToolkitKind
 from gputk.parsers.cuda_version import parse_version_json, parse_version_txt
 from gputk.parsers.nvcc import parse_nvcc_version
+from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
 NVCC_TIMEOUT_S = 20.0
+ACTIVE_NVCC_ARGV = ("nvcc", "--version")  # the nvcc first on PATH (a snapshot records exactly this)
 
 _DIR_VERSION = re.compile(r"cuda-?(\d+(?:\.\d+)*)$")
 _META_VERSION = re.compile(r"^(?:nvidia[_-]cuda[_-]nvcc(?:[_-]cu\d+)?|cuda-nvcc)-(\d+(?:\.\d+)+)")
@@ -230,7 +232,7 @@ def active_nvcc(host: Host, toolkits: list[Toolkit] | None = None) -> NvccInfo:
         for cand in dict.fromkeys(posixpath.join(d, "nvcc") for d in host.env.get("PATH", "").split(":") if d)
         if host.is_file(cand) and host.realpath(cand) != winner
     ]
-    res = host.run(["nvcc", "--version"], timeout=NVCC_TIMEOUT_S)
+    res = host.run(ACTIVE_NVCC_ARGV, timeout=NVCC_TIMEOUT_S)
     parsed = parse_nvcc_version(res.stdout) if res.ok else None
     if parsed:
         version, evidence = parsed.full, "nvcc --version"
@@ -296,3 +298,21 @@ def pip_cuda_wheels(host: Host, site_packages: list[str] | None = None) -> list[
             major = 13 if component == "cu13" else majors.get(component)
             libs.append(PipCudaLib(component, lib_dir, sonames, major, site))
     return libs
+
+
+CAPTURE = Capture(
+    "cuda",
+    commands=((("nvcc", "--version"), 10.0),),
+    files=("/usr/local/cuda*/version.json", "/usr/local/cuda*/version.txt", "/opt/cuda*/version.json"),
+    names=(
+        "/usr/local/cuda*",
+        "/usr/local/cuda*/bin/nvcc",
+        "/usr/local/cuda*/lib64/lib*.so*",
+        "/usr/local/cuda*/targets/*/lib/lib*.so*",
+        "/opt/cuda*",
+        "/usr/bin/nvcc",
+        "/usr/lib/*-linux-gnu/libcudart.so*",
+    ),
+    tools=("nvcc", "conda"),
+    entries=(find_toolkits, active_nvcc, pip_cuda_wheels),
+)

@@ -1,6 +1,6 @@
 """Every cuDNN on the machine: version from its header, sonames, where it came from.
 
-Where cuDNN lives (gpu-facts 6.4)::
+Where cuDNN lives (docs/design.md)::
 
     /usr/local/cuda[-X.Y]/include/cudnn_version.h + lib64/libcudnn.so.N     tarball into a toolkit
     /usr/include/x86_64-linux-gnu/cudnn_version_v9.h + /usr/lib/x86_64-linux-gnu/libcudnn.so.9   deb
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from gputk.compat.version import Version
 from gputk.host import Host
 from gputk.parsers.cudnn import parse_cudnn_header
+from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
 _SONAME = re.compile(r"libcudnn\.so\.(\d+)(?:\.(\d+)\.(\d+))?$")
@@ -144,3 +145,16 @@ def find_cudnn(host: Host, site_packages: list[str] | None = None) -> list[Cudnn
         if d:
             add(_install(host, "ld-path", d, [posixpath.join(posixpath.dirname(d), "include")], [d], None))
     return found
+
+
+CAPTURE = Capture(
+    "cudnn",
+    files=(
+        "/usr/local/cuda*/include/cudnn_version.h",
+        "/usr/local/cuda*/include/cudnn.h",
+        "/usr/include/cudnn_version*.h",
+        "/usr/include/*-linux-gnu/cudnn_version*.h",
+    ),
+    names=("/usr/lib/*-linux-gnu/libcudnn*.so*", "/usr/lib64/libcudnn*.so*"),
+    entries=(find_cudnn,),
+)

@@ -11,7 +11,7 @@ Shell equivalents::
     grep -B3 nvidia /var/log/apt/history.log          # "Upgrade: libnvidia-compute-535:amd64 (...)"
 
 A loaded module whose version differs from ``libnvidia-ml.so.<version>`` is the
-"Driver/library version mismatch" (gpu-facts F1): user space was upgraded
+"Driver/library version mismatch" (docs/design.md F1): user space was upgraded
 while the old module stays loaded until a reboot.
 """
 
@@ -25,10 +25,12 @@ from gputk.compat.drivers import find_driver_version
 from gputk.host import Host
 from gputk.models.gpu import DriverInfo
 from gputk.parsers.proc_driver import parse_proc_driver_version
+from gputk.probes.capture import Capture
 
 PROC_VERSION = "/proc/driver/nvidia/version"
 SYS_MODULE_VERSION = "/sys/module/nvidia/version"
 APT_HISTORY = "/var/log/apt/history.log"
+LDCONFIG_ARGV = ("ldconfig", "-p")
 
 LIB_DIRS = (
     "/usr/lib/x86_64-linux-gnu",
@@ -148,3 +150,32 @@ def kernel_driver_state(host: Host) -> KernelDriverState:
         nouveau_blacklisted=bool(re.search(r"^[ \t]*blacklist[ \t]+nouveau\b", blacklist, re.M)),
         apt_history=_apt_history(host),
     )
+
+
+CAPTURE = Capture(
+    "driver",
+    commands=((LDCONFIG_ARGV, 10.0),),
+    files=(
+        PROC_VERSION,
+        "/proc/driver/nvidia/gpus/*/information",
+        SYS_MODULE_VERSION,
+        "/sys/module/nvidia_*/version",
+        "/proc/modules",
+        "/etc/modprobe.d/*nouveau*",
+        "/etc/modprobe.d/*nvidia*",
+    ),
+    names=(
+        "/dev/nvidia*",
+        "/usr/lib/*-linux-gnu/libcuda.so*",
+        "/usr/lib/*-linux-gnu/libnvidia-ml.so*",
+        "/usr/lib/*-linux-gnu/libnvidia-*.so*",
+        "/usr/lib64/libcuda.so*",
+        "/usr/lib64/libnvidia-ml.so*",
+        "/lib/modules/{release}/updates/dkms/nvidia*",
+        "/lib/modules/{release}/kernel/drivers/video/nvidia*",
+        "/lib/modules/{release}/extra/nvidia*",
+        "/lib/modules/{release}/kernel/drivers/gpu/drm/nouveau*",
+    ),
+    tools=("ldconfig", "dkms"),
+    entries=(kernel_driver_state,),
+)

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gputk.host import Host
+from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env, target_python
 
 FRAMEWORKS = ("tensorflow", "cupy", "numba", "torch", "jax")
@@ -39,6 +40,8 @@ _PACKAGE_DIR = {"tensorflow": "tensorflow", "cupy": "cupy", "numba": "numba", "t
 
 # 'Could not load dynamic library 'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file'
 _DSO_MISSING = re.compile(r"Could not load dynamic library '([^']+)'")
+# "Loaded runtime CuDNN library: 9.1.0 but source was compiled with: 9.3.0.  CuDNN library needs ..."
+_CUDNN_SKEW = re.compile(r"Loaded runtime CuDNN library: (\d{1,3}(?:\.\d{1,4}){0,3}) but source was compiled with:? (\d{1,3}(?:\.\d{1,4}){0,3})")
 
 _PRELUDE = r"""
 import json, sys
@@ -224,6 +227,10 @@ def _parse_child(name: str, stdout: str, stderr: str) -> dict[str, Any]:
     missing = sorted(set(_DSO_MISSING.findall(stderr)))
     if missing:
         data["missing_libs"] = missing
+    skew = _CUDNN_SKEW.search(stderr[-200_000:])
+    if skew:  # TensorFlow/XLA's own check: the cuDNN it loaded vs the one it was built with
+        data.setdefault("cudnn_loaded", skew.group(1))
+        data["cudnn_compiled"] = skew.group(2)
     return data
 
 
@@ -273,3 +280,6 @@ def probe_frameworks(
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
         futures = {n: pool.submit(probe_framework, host, n, timeout, py) for n in names}
         return {n: f.result() for n, f in futures.items()}
+
+
+CAPTURE = Capture("frameworks", entries=(probe_frameworks,), framework=True)

@@ -16,6 +16,7 @@ from typing import Literal
 
 from gputk.host import Host
 from gputk.models.gpu import GpuRecord
+from gputk.probes.capture import Capture
 
 LSHW_ARGV = ("lshw", "-C", "display", "-json")
 LSHW_TIMEOUT_S = 30.0  # lshw probes every bus; slow on big servers
@@ -54,3 +55,11 @@ def lshw_query(host: Host) -> LshwResult:
         parsed.gpus,
         parsed.warnings,
     )
+
+
+CAPTURE = Capture(
+    "lshw",
+    commands=((LSHW_ARGV, LSHW_TIMEOUT_S),),
+    tools=("lshw", "inxi"),
+    entries=(lshw_query,),
+)

@@ -21,6 +21,7 @@ from gputk.models.core import CommandResult
 from gputk.models.gpu import DriverInfo, GpuRecord, ParseResult, ToolProblem
 from gputk.parsers.nvidia_smi_xml import parse_nvidia_smi_xml
 from gputk.parsers.tool_errors import find_problems, parse_tool_errors
+from gputk.probes.capture import Capture
 
 SMI_XML_ARGV = ("nvidia-smi", "-q", "-x")
 SMI_LIST_ARGV = ("nvidia-smi", "-L")
@@ -92,8 +93,12 @@ def smi_query(host: Host) -> SmiResult:
     if res.error is not None:
         return SmiResult("error", res.describe(), command=res)
     parsed: ParseResult = parse_nvidia_smi_xml(res.stdout)
-    errors = parse_tool_errors(res.stdout + "\n" + res.stderr)
-    problems = tuple(dict.fromkeys(parsed.problems + find_problems(res.stdout + "\n" + res.stderr)))
+    # Tool errors are printed around the XML, never inside it: on an 8-GPU log (~100 kB) scanning
+    # the XML body for them cost more than parsing it.
+    body_at = res.stdout.find("<nvidia_smi_log") if parsed.format is not None else -1
+    outside = (res.stdout if body_at < 0 else res.stdout[:body_at]) + "\n" + res.stderr
+    errors = parse_tool_errors(outside)
+    problems = tuple(dict.fromkeys(parsed.problems + find_problems(outside)))
     # "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error": a lost GPU by bus id.
     seen = {g.pci_bus_id for g in parsed.gpus}
     lost = tuple(g for g in errors.gpus if g.pci_bus_id not in seen)
@@ -107,3 +112,11 @@ def smi_query(host: Host) -> SmiResult:
         )
     detail = describe_problems(problems) or res.describe()
     return SmiResult("error", detail, lost, parsed.driver, problems, parsed.warnings, command=res)
+
+
+CAPTURE = Capture(
+    "nvidia-smi",
+    commands=((SMI_XML_ARGV, 20.0), (("nvidia-smi",), 20.0), (SMI_LIST_ARGV, 20.0)),
+    tools=("nvidia-smi",),
+    entries=(smi_query,),
+)

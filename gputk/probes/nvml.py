@@ -31,6 +31,7 @@ from typing import Any, Literal, get_args
 from gputk.compat.gpus import arch_name
 from gputk.host import Host
 from gputk.models.gpu import DriverInfo, GpuProcess, GpuRecord, MigDevice, normalize_bus_id
+from gputk.probes.capture import Capture
 
 NvmlStatus = Literal[
     "ok",
@@ -366,3 +367,6 @@ def nvml_query(host: Host) -> NvmlResult:
     if data is None:
         return NvmlResult("not-captured", STATUS_DETAILS["not-captured"])
     return NvmlResult.from_json(data)
+
+
+CAPTURE = Capture("nvml", entries=(nvml_query,))

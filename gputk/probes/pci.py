@@ -26,6 +26,7 @@ from gputk.host import Host
 from gputk.models.gpu import GpuRecord, normalize_bus_id, vendor_from_pci_id
 from gputk.parsers.lspci import parse_lspci
 from gputk.parsers.pci_ids import hex_id, pci_ids_names
+from gputk.probes.capture import Capture
 
 SYSFS_PCI = "/sys/bus/pci/devices"
 LSPCI_ARGV = ("lspci", "-vmm", "-nn", "-k", "-D")
@@ -164,3 +165,16 @@ def pci_gpus(host: Host) -> PciScan:
     elif names_from is None and records:
         detail += "; no lspci or pci.ids for names (apt install pciutils)"
     return PciScan(tuple(records), source, "ok", detail, names_from, tuple(notes))
+
+
+CAPTURE = Capture(
+    "pci",
+    commands=((LSPCI_ARGV, LSPCI_TIMEOUT_S),),
+    files=tuple(
+        f"{SYSFS_PCI}/*/{attr}"
+        for attr in ("vendor", "device", "class", "subsystem_vendor", "subsystem_device")
+    ),
+    names=(f"{SYSFS_PCI}/*/driver",),
+    tools=("lspci",),
+    entries=(pci_gpus,),
+)

@@ -18,6 +18,7 @@ from typing import Any
 
 from gputk.host import Host
 from gputk.parsers.os_release import parse_os_release
+from gputk.probes.capture import Capture
 from gputk.probes.python_env import python_env
 
 # efivars entry for Secure Boot: 4 attribute bytes then one data byte (1 = on).
@@ -161,3 +162,13 @@ def platform_info(host: Host) -> PlatformInfo:
         secure_boot_source=sb_src,
         python=py,
     )
+
+
+CAPTURE = Capture(
+    "platform",
+    commands=((("mokutil", "--sb-state"), 10.0),),
+    files=("/proc/version", "/proc/1/cgroup", "/etc/os-release"),
+    names=("/dev/dxg", "/.dockerenv", "/run/.containerenv", "/usr/lib/wsl/lib/*"),
+    tools=("python3", "python", "mokutil", "docker", "nvidia-ctk", "nvidia-container-cli"),
+    entries=(platform_info,),
+)

@@ -20,6 +20,7 @@ import weakref
 from typing import Any
 
 from gputk.host import Host
+from gputk.probes.capture import Capture
 
 PROBE_NAME = "python"
 
@@ -100,3 +101,6 @@ def python_env(host: Host, timeout: float = 20.0) -> dict[str, Any]:
     with contextlib.suppress(TypeError):
         _CACHE[host] = answer
     return answer
+
+
+CAPTURE = Capture("python", entries=(python_env,))

@@ -197,7 +197,7 @@ def _cpu_half(p: Plan, facts: dict[str, Any], threads: int, steps: _Steps) -> _S
         )
     for n in p.mm_sizes:
         steps.start(f"CPU matmul {n}")
-        t = bw.cpu_matmul(n, 5 if n <= 2048 else 3)
+        t = bw.cpu_matmul(n, 3)
         sw.mm_ms.append(t.median_ms)
         sw.points.append(
             _point("matmul", "cpu", "numpy float32", n, t, bw.tflops(n, t.median_ms), "TFLOP/s", peak)

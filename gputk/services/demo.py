@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +56,6 @@ def check_range(name: str, value: float, limit: str | None = None) -> None:
         raise UsageError(f"{flag} must be a positive number, got {_n(value)}")
     if not lo <= value <= hi:
         raise UsageError(f"{flag} must be between {_n(lo)} and {_n(hi)}, got {_n(value)}")
-
-
-def check_numba_env(env: Mapping[str, str]) -> None:
-    """numba refuses NUMBA_NUM_THREADS <= 0 with a traceback at import: say it in one line first."""
-    raw = env.get("NUMBA_NUM_THREADS")
-    if raw is None or not raw.strip().lstrip("+-").isdigit():
-        return
-    if int(raw) <= 0:
-        raise InputError(
-            f"NUMBA_NUM_THREADS={raw.strip()}: numba needs at least one thread",
-            "unset NUMBA_NUM_THREADS or set it to a positive number",
-        )
 
 
 def check_png_path(output: Path | None) -> None:
@@ -125,6 +113,7 @@ def resolve_device(
         return "cpu", None, []
     from gputk.demos.gpucheck import check_gpu
 
+    say("checking whether the GPU can be used (numba-cuda and CuPy, in a child interpreter)")
     checked = check_gpu(host)
     status: GpuStatus | None = checked
     reasons = [checked.why_not(n) for n in needs]
@@ -146,7 +135,7 @@ def resolve_device(
 
 
 def _prepare(host: Host, **ranges: float) -> None:
-    check_numba_env(host.env)
+    # NUMBA_NUM_THREADS=0 and the like make numba refuse to import: cli/app.py explains that in one line.
     for name, value in ranges.items():
         check_range(name, value)
 

@@ -129,6 +129,7 @@ class RecordingHost:
             result.returncode,
             result.error if result.error in ("not-found", "timeout") else None,
             result.timeout_s,
+            truncated=result.truncated,
         )
         exe = self.inner.which(result.argv[0]) if "/" not in result.argv[0] else result.argv[0]
         if exe:

@@ -63,10 +63,12 @@ class Redactor:
 
     def path(self, p: str) -> str:
         """Replace the home directory prefix (``/home/alice/x`` -> ``/home/redacted/x``)."""
-        if not self.enabled or not self.home or self.home in ("/", "/root"):
+        home = (self.home or "").rstrip("/")
+        if not self.enabled or not home:  # "/" is no one's home in particular
             return p
-        home = self.home.rstrip("/")
-        return re.sub(rf"{re.escape(home)}(?=/|\b|$)", REDACTED_HOME, p)
+        # /root is a home like any other: /root/.pyenv/... -> /home/redacted/.pyenv/...; the home must
+        # end where a path component ends (/root, /root/x; never /rootfs or /root-backup)
+        return re.sub(rf"(?<![\w.-]){re.escape(home)}(?=/|$|[^\w.-])", REDACTED_HOME, p)
 
     def data(self, value: Any) -> Any:
         """Redact every string inside a JSON-like structure (keys included)."""
@@ -112,10 +114,37 @@ ENV_EXACT = frozenset(
         "GPUTK_PYTHON",
     }
 )
+# TensorFlow's own TF_ variables only: TF_CPP_MIN_LOG_LEVEL, TF_FORCE_GPU_ALLOW_GROWTH, TF_GPU_ALLOCATOR,
+# TF_XLA_FLAGS, TF_ENABLE_ONEDNN_OPTS, TF_USE_LEGACY_KERAS, TF_NUM_INTRAOP_THREADS, TF_CUDNN_*, ... A bare
+# "TF_" would also take Terraform's (TF_VAR_*, TF_CLI_ARGS*, TF_TOKEN_*, TF_LOG, TF_WORKSPACE, ...), which
+# say nothing about GPUs and may carry secrets.
+TENSORFLOW_PREFIXES = (
+    "TF_CPP_",
+    "TF_GPU_",
+    "TF_CUDA_",
+    "TF_CUDNN_",
+    "TF_XLA_",
+    "TF_FORCE_",
+    "TF_ENABLE_",
+    "TF_DISABLE_",
+    "TF_NUM_",
+    "TF_USE_",
+    "TF_DETERMINISTIC_",
+    "TF_NEED_",
+    "TF_KERAS",
+    "TF_AUTOTUNE",
+    "TF_ROCM_",
+    "TF_TRT_",
+    "TF_ONEDNN_",
+    "TF_DUMP_",
+    "TF_CUBLAS_",
+    "TF_SYNC_ON_FINISH",
+    "TF2_BEHAVIOR",
+)
 ENV_PREFIXES = (
     "CUDA_",
     "NVIDIA_",
-    "TF_",
+    *TENSORFLOW_PREFIXES,
     "XLA_",
     "NUMBA_",
     "JAX_",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import getpass
-import importlib
 import os
 import platform
 import shutil
@@ -28,110 +27,20 @@ from gputk import __version__
 from gputk.errors import InputError
 from gputk.host import Host, LiveHost
 from gputk.parallel import warm
-from gputk.probes.python_env import python_env
+from gputk.probes import catalogue
+from gputk.probes.capture import Command, Entry
 from gputk.services.recording import RecordingHost
 from gputk.services.redact import REDACTED_HOST, Redactor, gpu_environment
 from gputk.snapshot import SnapshotWriter, pack
 
-# (argv, timeout in seconds). The argv are part of the snapshot contract.
-COMMANDS: tuple[tuple[tuple[str, ...], float], ...] = (
-    (("nvidia-smi", "-q", "-x"), 20.0),
-    (("nvidia-smi",), 20.0),
-    (("nvidia-smi", "-L"), 20.0),
-    (("lspci", "-vmm", "-nn", "-k", "-D"), 10.0),
-    (("lshw", "-C", "display", "-json"), 30.0),
-    (("nvcc", "--version"), 10.0),
-    (("ldconfig", "-p"), 10.0),
-    (("mokutil", "--sb-state"), 10.0),
-)
-
-# Files whose contents are facts (globs allowed).
-FILES: tuple[str, ...] = (
-    "/proc/driver/nvidia/version",
-    "/proc/driver/nvidia/gpus/*/information",
-    "/sys/module/nvidia/version",
-    "/sys/module/nvidia_*/version",
-    "/proc/version",
-    "/proc/modules",
-    "/proc/1/cgroup",
-    "/etc/os-release",
-    "/etc/modprobe.d/*nouveau*",
-    "/etc/modprobe.d/*nvidia*",
-    "/sys/bus/pci/devices/*/vendor",
-    "/sys/bus/pci/devices/*/device",
-    "/sys/bus/pci/devices/*/class",
-    "/sys/bus/pci/devices/*/subsystem_vendor",
-    "/sys/bus/pci/devices/*/subsystem_device",
-    "/usr/local/cuda*/version.json",
-    "/usr/local/cuda*/version.txt",
-    "/usr/local/cuda*/include/cudnn_version.h",
-    "/usr/local/cuda*/include/cudnn.h",
-    "/usr/include/cudnn_version*.h",
-    "/usr/include/*-linux-gnu/cudnn_version*.h",
-    "/opt/cuda*/version.json",
-)
-
-# Paths whose names (and link targets) are the facts: libraries, binaries, device nodes, markers.
-NAMES: tuple[str, ...] = (
-    "/sys/bus/pci/devices/*/driver",
-    "/dev/nvidia*",
-    "/dev/dxg",
-    "/.dockerenv",
-    "/run/.containerenv",
-    "/usr/lib/wsl/lib/*",
-    "/usr/local/cuda*",
-    "/usr/local/cuda*/bin/nvcc",
-    "/usr/local/cuda*/lib64/lib*.so*",
-    "/usr/local/cuda*/targets/*/lib/lib*.so*",
-    "/opt/cuda*",
-    "/usr/bin/nvcc",
-    "/usr/lib/*-linux-gnu/libcuda.so*",
-    "/usr/lib/*-linux-gnu/libnvidia-ml.so*",
-    "/usr/lib/*-linux-gnu/libcudnn*.so*",
-    "/usr/lib/*-linux-gnu/libcudart.so*",
-    "/usr/lib/*-linux-gnu/libnvidia-*.so*",
-    "/usr/lib64/libcuda.so*",
-    "/usr/lib64/libnvidia-ml.so*",
-    "/usr/lib64/libcudnn*.so*",
-    "/lib/modules/{release}/updates/dkms/nvidia*",
-    "/lib/modules/{release}/kernel/drivers/video/nvidia*",
-    "/lib/modules/{release}/extra/nvidia*",
-    "/lib/modules/{release}/kernel/drivers/gpu/drm/nouveau*",
-)
-
-TOOLS: tuple[str, ...] = (
-    "nvidia-smi",
-    "nvcc",
-    "lspci",
-    "lshw",
-    "inxi",
-    "python3",
-    "python",
-    "mokutil",
-    "ldconfig",
-    "dkms",
-    "docker",
-    "nvidia-ctk",
-    "nvidia-container-cli",
-    "conda",
-)
-
-# Probe entry points run through the recording host, as (module, function):
-# each takes a Host. Missing modules are skipped, so the capture grows with
-# the probes without changing this service.
-PROBES: tuple[tuple[str, str], ...] = (
-    ("gputk.probes.pci", "pci_gpus"),
-    ("gputk.probes.nvml", "nvml_query"),
-    ("gputk.probes.nvidia_smi", "smi_query"),
-    ("gputk.probes.lshw", "lshw_query"),
-    ("gputk.probes.cuda", "find_toolkits"),
-    ("gputk.probes.cuda", "active_nvcc"),
-    ("gputk.probes.cuda", "pip_cuda_wheels"),
-    ("gputk.probes.cudnn", "find_cudnn"),
-    ("gputk.probes.driver", "kernel_driver_state"),
-    ("gputk.probes.platform", "platform_info"),
-)
-FRAMEWORK_PROBES: tuple[tuple[str, str], ...] = (("gputk.probes.frameworks", "probe_frameworks"),)
+# What the report records is what the probes declare (gputk/probes/catalogue.py):
+# the commands with the exact argv of the snapshot contract, the files whose
+# contents are facts, the paths whose names and link targets are facts, the
+# programs looked up on PATH, and the probe entry points.
+COMMANDS: tuple[Command, ...] = catalogue.commands()
+FILES: tuple[str, ...] = catalogue.files()
+NAMES: tuple[str, ...] = catalogue.names()
+TOOLS: tuple[str, ...] = catalogue.tools()
 
 Progress = Callable[[int, int, str], None]
 STDOUT = "-"  # `-o -`: the tarball goes to stdout
@@ -279,10 +188,11 @@ def _steps(host: Host, release: str, frameworks: bool) -> list[tuple[str, Callab
         steps.append((" ".join(argv), _command_step(host, argv, timeout)))
     steps.append(("files", lambda: _read_files(host, release)))
     steps.append(("tools on PATH", lambda: [host.which(t) for t in TOOLS]))
-    steps.append(("python environment", lambda: python_env(host)))
-    probes = PROBES + (FRAMEWORK_PROBES if frameworks else ())
-    for mod_name, fn_name in probes:
-        steps.append((f"{mod_name.rsplit('.', 1)[-1]}.{fn_name}", _probe_step(host, mod_name, fn_name)))
+    for cap in catalogue.CAPTURES:
+        if cap.framework and not frameworks:
+            continue
+        for entry in cap.entries:
+            steps.append((f"{cap.name}.{entry.__name__}", _probe_step(host, entry)))
     return steps
 
 
@@ -300,13 +210,5 @@ def _command_step(host: Host, argv: tuple[str, ...], timeout: float) -> Callable
     return lambda: host.run(argv, timeout=timeout)
 
 
-def _probe_step(host: Host, mod_name: str, fn_name: str) -> Callable[[], object]:
-    def step() -> object:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError:
-            return None
-        fn = getattr(mod, fn_name)  # a renamed probe must fail loudly (report warnings), not vanish
-        return fn(host)
-
-    return step
+def _probe_step(host: Host, entry: Entry) -> Callable[[], object]:
+    return lambda: entry(host)

@@ -5,7 +5,7 @@ template with ``manifest.json`` (variables, defaults, data sets) and ``files/`` 
 ends in ``.j2``). ``templates/_common/`` holds pieces the templates ``{% include %}``. Files are read through
 ``importlib.resources`` so an installed wheel works the same as a checkout.
 
-Rendering follows copier's rules (design.md habit 9): a sandboxed Jinja environment with StrictUndefined (a
+Rendering follows copier's rules (docs/design.md habit 9): a sandboxed Jinja environment with StrictUndefined (a
 missing variable is an error, never an empty string), file names are templates too (``{{hidden}}gitignore.j2``
 becomes ``.gitignore``: packaging tools drop real dotfiles), and an explicit conflict policy: a destination
 that exists and is not empty is refused; with ``force`` only the template's own files are written (changed

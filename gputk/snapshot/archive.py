@@ -118,7 +118,9 @@ class _Reader:
                 header += self._exact(BLOCK - len(header))
             self.members += 1
             if self.members > limits.MAX_MEMBERS:
-                raise SnapshotError(f"{self.path}: more than {limits.MAX_MEMBERS} entries; refusing to read it")
+                raise SnapshotError(
+                    f"{self.path}: more than {limits.MAX_MEMBERS} entries; refusing to read it"
+                )
             kind, name, link, size = _parse_header(header)
             name = str(pending.get("path", name))
             link = str(pending.get("linkpath", link))
@@ -129,7 +131,9 @@ class _Reader:
             pending = {}
             self._member(kind, name, link, size)
 
-    def _extension(self, kind: bytes, name: str, size: int, pending: dict[str, str | int]) -> dict[str, str | int]:
+    def _extension(
+        self, kind: bytes, name: str, size: int, pending: dict[str, str | int]
+    ) -> dict[str, str | int]:
         if size > limits.MAX_HEADER_BYTES:
             raise self.refuse(name, f"has a {size}-byte extended header (at most {limits.MAX_HEADER_BYTES})")
         self._count(name, size)
@@ -165,7 +169,9 @@ class _Reader:
         if kind == b"2":
             self._check_link(name, parts, link)
         try:
-            self.tree.add(parts, "file" if kind in _REGULAR else "dir" if kind == b"5" else "link", data, link)
+            self.tree.add(
+                parts, "file" if kind in _REGULAR else "dir" if kind == b"5" else "link", data, link
+            )
         except TreeConflict as exc:
             raise self.refuse(name, str(exc)) from None
 
@@ -211,11 +217,10 @@ def _number(field: bytes) -> int:
 def _parse_header(buf: bytes) -> tuple[bytes, str, str, int]:
     """(type flag, name, link target, size) of a ustar/GNU header block; checksum verified."""
     stored = _number(buf[148:156])
-    unsigned = sum(buf[:148]) + 8 * 32 + sum(buf[156:])
-    signed = sum(b - 256 if b > 127 else b for b in buf[:148]) + 8 * 32 + sum(
-        b - 256 if b > 127 else b for b in buf[156:]
-    )
-    if stored not in (unsigned, signed):
+    unsigned = sum(buf) - sum(buf[148:156]) + 8 * 32
+    if stored != unsigned and stored != unsigned - 256 * sum(1 for b in buf if b > 127) + 256 * sum(
+        1 for b in buf[148:156] if b > 127
+    ):
         raise _Damaged("bad header checksum: not a tar archive, or corrupt")
     name = buf[0:100].split(b"\0", 1)[0]
     if buf[257:263] == b"ustar\0":  # POSIX ustar: a prefix field extends the name
@@ -224,8 +229,11 @@ def _parse_header(buf: bytes) -> tuple[bytes, str, str, int]:
             name = prefix + b"/" + name
     link = buf[157:257].split(b"\0", 1)[0]
     kind = buf[156:157]
-    return kind, name.decode("utf-8", "surrogateescape"), link.decode("utf-8", "surrogateescape"), _number(
-        buf[124:136]
+    return (
+        kind,
+        name.decode("utf-8", "surrogateescape"),
+        link.decode("utf-8", "surrogateescape"),
+        _number(buf[124:136]),
     )
 
 

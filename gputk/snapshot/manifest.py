@@ -19,9 +19,9 @@ ROOT = "root"
 
 # Limits on what a snapshot may make gputk hold. A real one is a few MiB (files are captured
 # truncated at 1 MiB, command outputs at the host's output cap).
-MAX_MEMBERS = 200_000
-MAX_MEMBER_BYTES = 32 * 1024 * 1024
-MAX_TOTAL_BYTES = 256 * 1024 * 1024
+MAX_MEMBERS = 50_000
+MAX_MEMBER_BYTES = 16 * 1024 * 1024
+MAX_TOTAL_BYTES = 128 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024  # a pax or GNU long-name header: a path, not a payload
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 

@@ -148,6 +148,14 @@ def test_architectures_each_cuda_can_target() -> None:
         (None, "NVIDIA GB10", "12.1", "Blackwell"),
         (None, "NVIDIA L40S", "8.9", "Ada"),
         (None, "Tesla T4", "7.5", "Turing"),
+        (None, "NVIDIA GeForce RTX 3050 A Laptop GPU", "8.9", "Ada"),  # AD106/AD107, not the Ampere 3050
+        (None, "NVIDIA RTX 4000 SFF Ada Generation", "8.9", "Ada"),
+        (None, "NVIDIA RTX 2000E Ada Generation", "8.9", "Ada"),
+        (None, "NVIDIA RTX 6000D", "12.0", "Blackwell"),
+        (None, "NVIDIA RTX PRO 500 Blackwell Generation Laptop GPU", "12.0", "Blackwell"),
+        ("10de:2822", None, "8.9", "Ada"),
+        ("10de:2d83", None, "12.0", "Blackwell"),  # GeForce RTX 5050
+        ("10de:31c2", None, "10.3", "Blackwell"),  # GB300
         (None, "Matrox G200", None, None),
     ],
 )
@@ -289,6 +297,13 @@ def test_tensorflow_pins() -> None:
     pin = frameworks.pin_for("tensorflow", "6.1", "580.95.05", "13.0")
     assert pin is not None and pin.requirement == "tensorflow[and-cuda]==2.21.*"
     assert frameworks.pin_for("tensorflow", "3.7", "470.82.01", "11.4") is None  # no row covers Kepler
+
+
+def test_flavour_pins_refuse_gpus_older_than_every_flavour() -> None:
+    assert frameworks.pin_for("cupy", "3.7", "470.82.01", "11.4") is None
+    assert frameworks.pin_for("jax", "5.0", "580.95.05", "13.0") is None  # jax[cuda12] starts at 5.2
+    pin = frameworks.pin_for("numba", "6.1", "580.95.05", "13.0")
+    assert pin is not None and pin.requirement == "numba-cuda[cu12]"
 
 
 def test_torch_release_variants() -> None:

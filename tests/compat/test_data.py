@@ -75,6 +75,20 @@ def test_every_gpus_compute_capability_lies_in_its_architectures_range() -> None
         assert gen is not None and gen.contains(Version.of(cc)), f"{what}: CC {cc} has no architecture"
 
 
+def test_device_legacy_branches_agree_with_their_generation() -> None:
+    """Rows read from the driver's supported-gpus.json carry its legacy branch: the generation must agree."""
+    checked = 0
+    for d in load("gpus")["devices"]:
+        if "legacybranch" not in d:
+            continue
+        gen = gpus.generation(d["cc"])
+        assert gen is not None
+        want = int(d["legacybranch"]) if d["legacybranch"] else None
+        assert gen.last_driver_branch == want, (d["id"], d["name"], gen.name)
+        checked += 1
+    assert checked > 100
+
+
 def test_generations_do_not_overlap_and_cover_every_targetable_cc() -> None:
     gens = gpus.generations()
     for a, b in pairwise(gens):

@@ -66,11 +66,11 @@ def test_auto_without_a_gpu_says_so_before_anything_else(snap: SnapshotWriter) -
     said: list[str] = []
     result = svc.vector_add(answering(snap, NO_DRIVER), 1001, "auto", 1, said.append)
     assert result.device == "cpu" and result.verified
-    assert (
-        said[0]
-        == "running on the CPU: the GPU cannot be used (no CUDA driver (libcuda.so.1 not found)); see `gputk doctor`"
+    assert said[0].startswith("checking whether the GPU can be used")
+    assert said[1] == (
+        "running on the CPU: the GPU cannot be used (no CUDA driver (libcuda.so.1 not found)); see `gputk doctor`"
     )
-    assert said[1].startswith("vector add of 1,001 float64: needs about")
+    assert said[2].startswith("vector add of 1,001 float64: needs about")
 
 
 def test_nn_note_comes_before_the_first_epoch(snap: SnapshotWriter) -> None:
@@ -86,7 +86,8 @@ def test_nn_note_comes_before_the_first_epoch(snap: SnapshotWriter) -> None:
         lambda e, n, loss, acc: events.append(f"epoch {e}"),
         events.append,
     )
-    assert events[0].startswith("running on the CPU") and events.index("epoch 1") > 0
+    note = next(i for i, e in enumerate(events) if e.startswith("running on the CPU"))
+    assert note < events.index("epoch 1")
 
 
 @pytest.mark.parametrize("demo", ["vector-add", "mandelbrot", "matmul", "nn"])
@@ -232,3 +233,49 @@ def test_gpu_status_from_child_facts() -> None:
     assert st.usable and st.cupy and not st.numba_cuda
     assert st.why_not("numba-cuda") == "numba-cuda not installed (pip install 'numba-cuda[cu12]')"
     assert st.why_not("cupy") is None
+
+
+def test_mandelbrot_reports_iterations_per_second_and_its_case(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, data, _ = _json(
+        capsys,
+        [
+            "demo",
+            "mandelbrot",
+            "--width",
+            "64",
+            "--height",
+            "40",
+            "--repeats",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
+    assert rc == 0
+    rates = data["rates"]
+    assert rates["flops_per_iteration"] == 11 and 64 * 40 <= rates["iterations"] <= 64 * 40 * 20
+    assert rates["numba-parallel"]["iterations_per_s"] > 0
+    assert "fraction_of_peak" not in rates["numba-parallel"]  # a GPU figure only
+    assert (
+        data["params"]["case"].startswith("small case") and "--size 4k --iters 1000" in data["params"]["case"]
+    )
+
+
+def test_mandelbrot_float32_on_the_cpu_is_checked_against_the_float64_loop(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["demo", "mandelbrot", "--width", "97", "--height", "61", "--dtype", "float32", "--repeats", "1"]
+    rc, data, _ = _json(capsys, [*argv, "--device", "cpu", "--json"])
+    run = data["backends"][0]
+    assert rc == 0 and data["params"]["dtype"] == "float32"
+    assert run["tolerance"] == 0.02 and run["max_error"] <= 0.02
+
+
+def test_matmul_tf32_on_the_cpu_uses_the_tf32_tolerance(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, data, _ = _json(
+        capsys, ["demo", "matmul", "--size", "200", "--dtype", "tf32", "--device", "cpu", "--json"]
+    )
+    run = data["backends"][0]
+    assert rc == 0 and "NumPy has no TF32" in run["note"]
+    assert run["tolerance"] == pytest.approx(4 * 2**-11 + 2 * 200**0.5 * 2**-24)

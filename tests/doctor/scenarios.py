@@ -5,7 +5,7 @@ run reads (/etc/os-release, /proc and /sys, /dev nodes, libraries, kernel
 modules, toolkits, site-packages), the commands it runs (``nvidia-smi -q -x``,
 ``nvcc --version``, ``mokutil --sb-state``) and the in-process probes
 (``probes.nvml``, ``probes.python``, ``probes.frameworks.<name>``). The
-default Machine is healthy; each failure mode F1-F12 (gpu-facts.md section 5)
+default Machine is healthy; each failure mode F1-F12 (docs/design.md)
 is the healthy machine with the few facts that make it fail changed.
 """
 
@@ -75,6 +75,14 @@ def tf_ok(**over: Any) -> dict[str, Any]:
     return {**base, **over}
 
 
+KERNEL_LOG_HEALTHY = (
+    "2024-05-01T10:00:01+0000 gpubox kernel: nvidia: loading out-of-tree module taints kernel.\n"
+    "2024-05-01T10:00:01+0000 gpubox kernel: nvidia-nvlink: Nvlink Core is being initialized, major device number 511\n"
+    "2024-05-01T10:00:02+0000 gpubox kernel: NVRM: loading NVIDIA UNIX x86_64 Kernel Module  550.54.15  "
+    "Release Build  (dvs-builder@U16-I3-C01-1-1)  Tue Mar  5 22:23:56 UTC 2024\n"
+)
+
+
 @dataclass(frozen=True)
 class Machine:
     distro: str = "ubuntu"
@@ -87,6 +95,8 @@ class Machine:
     module_kernels: tuple[str, ...] | None = None  # kernels with nvidia.ko (default: the running one)
     cuda_driver: str = "12.4"
     nvml: str | None = "ok"  # NvmlResult status; None: not captured
+    nvml_lost: tuple[int, ...] = ()  # indices NVML lists without a handle (GPU lost, no bus id)
+    nvml_detail: str | None = None  # nvmlInit's detail when nvml is not "ok"
     smi: str | None = "ok"  # "ok" | "mismatch" | "no-driver" | "timeout" | "missing" | None: not captured
     smi_text: str | None = None  # a recorded `nvidia-smi -q -x` to use instead of the generated one
     toolkits: tuple[str, ...] = ("12.4.1",)  # /usr/local/cuda-X.Y.Z
@@ -109,6 +119,15 @@ class Machine:
     container: bool = False
     apt_history: str | None = None
     extra_files: dict[str, str] = field(default_factory=dict)
+    # New evidence (docs/snapshot.md): None leaves the command out of the snapshot.
+    kernel_log: str | None = KERNEL_LOG_HEALTHY  # `journalctl -k -b ...` output (systemd present)
+    units: str | None = None  # `systemctl show ...` output
+    fm_version: str | None = None  # `nv-fabricmanager --version` -> "Fabric Manager version is : X"
+    nvswitches: tuple[str, ...] = ()  # bus ids of NVSwitch bridges in sysfs
+    ls_dev: str | None = None  # `ls -l /dev` output
+    id_text: str | None = None  # `id` output
+    modinfo: str | None = None  # `modinfo nvidia` output
+    extra_commands: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     def but(self, **changes: Any) -> Machine:
         return dataclasses.replace(self, **changes)
@@ -137,7 +156,8 @@ def smi_xml(m: Machine) -> str:
 
 def _nvml(m: Machine) -> dict[str, Any]:
     if m.nvml != "ok":
-        return {"schema": 1, "status": m.nvml, "detail": f"nvmlInit failed ({m.nvml})", "gpus": []}
+        detail = m.nvml_detail or f"nvmlInit failed ({m.nvml})"
+        return {"schema": 1, "status": m.nvml, "detail": detail, "gpus": []}
     return {
         "schema": 1,
         "status": "ok",
@@ -155,6 +175,8 @@ def _nvml(m: Machine) -> dict[str, Any]:
                 "pci_device_id": g.device_id,
                 "vendor": "nvidia",
             }
+            if i not in m.nvml_lost
+            else {"index": i, "vendor": "nvidia", "lost": True}
             for i, g in enumerate(m.gpus)
         ],
     }
@@ -281,6 +303,33 @@ def _python(w: SnapshotWriter, m: Machine) -> None:
             w.add_file(f"{SITE}/{name}/__init__.py", "")
 
 
+def _system(w: SnapshotWriter, m: Machine) -> None:
+    """The kernel log, service units, device node listing, id, modinfo and NVSwitches."""
+    from gputk.probes import kernel_log, system
+
+    if m.kernel_log is not None:
+        w.add_dir(kernel_log.SYSTEMD_MARKER)
+        w.add_command(list(kernel_log.JOURNAL_ARGV), m.kernel_log)
+    if m.units is not None:
+        w.add_command(list(system.SYSTEMCTL_ARGV), m.units)
+    if m.fm_version is not None:
+        w.add_file("/usr/bin/nv-fabricmanager", "#!/bin/sh\n")
+        w.add_command(list(system.FM_VERSION_ARGV), f"Fabric Manager version is : {m.fm_version}\n")
+    for bus in m.nvswitches:
+        d = f"/sys/bus/pci/devices/{bus}"
+        w.add_file(f"{d}/class", "0x068000\n").add_file(f"{d}/vendor", "0x10de\n").add_file(
+            f"{d}/device", "0x22a3\n"
+        )
+    if m.ls_dev is not None:
+        w.add_command(list(system.LS_DEV_ARGV), m.ls_dev)
+    if m.id_text is not None:
+        w.add_command(list(system.ID_ARGV), m.id_text)
+    if m.modinfo is not None:
+        w.add_command(list(system.MODINFO_ARGV), m.modinfo)
+    for argv, out in m.extra_commands.items():
+        w.add_command(list(argv), out)
+
+
 def build(w: SnapshotWriter, m: Machine) -> SnapshotWriter:
     """Write machine ``m`` into the snapshot ``w`` (returns ``w``; call ``w.host()`` to read it)."""
     release = f"{m.kernel.split('-')[0]}.0-microsoft-standard-WSL2" if m.wsl else m.kernel
@@ -305,6 +354,7 @@ def build(w: SnapshotWriter, m: Machine) -> SnapshotWriter:
     _python(w, m)
     for path, text in m.extra_files.items():
         w.add_file(path, text)
+    _system(w, m)
     env = {
         "PATH": ":".join(
             [

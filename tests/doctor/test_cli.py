@@ -22,12 +22,21 @@ PUBLIC_IDS = [
     "driver.nvidia-smi",
     "driver.gpu-support",
     "driver.module-flavour",
+    "driver.device-nodes",
+    "kernel.nvrm",
+    "gpu.xid",
+    "gpu.fabric",
+    "gpu.memory",
+    "gpu.clocks",
+    "gpu.compute-mode",
     "cuda.toolkit",
     "cuda.driver-compat",
     "cuda.arch",
     "cudnn.install",
     "env.path",
     "env.cuda-visible-devices",
+    "env.forward-compat",
+    "env.cudnn-skew",
     "framework.tensorflow",
     "framework.cupy",
     "framework.numba",
@@ -55,7 +64,7 @@ def test_healthy_snapshot_text_exits_0(snap: SnapshotWriter, capsys: pytest.Capt
     assert run_cli(["doctor", "--snapshot", snapshot(snap)]) == 0
     out = capsys.readouterr().out
     assert "✓ driver.nvml" in out and "- framework.jax" in out
-    assert out.rstrip().endswith("no problems found: 17 passed, 3 skipped")
+    assert out.rstrip().endswith("no problems found: 26 passed, 3 skipped")
     assert "fix:" not in out  # details only on failure or with -v
 
 
@@ -104,7 +113,7 @@ def test_json_envelope_keys(snap: SnapshotWriter, capsys: pytest.CaptureFixture[
     assert run_cli(["doctor", "--snapshot", path, "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["schema"] == "gputk.doctor/1" and data["status"] == "fail"
-    assert len(data["checks"]) == 20
+    assert len(data["checks"]) == len(PUBLIC_IDS)
     nvml = next(c for c in data["checks"] if c["id"] == "driver.nvml")
     assert set(nvml) == {
         "id",

@@ -9,7 +9,9 @@ import pytest
 
 from gputk.cli.app import run_cli
 from gputk.compat import cuda as cuda_compat
+from gputk.probes.frameworks import _parse_child
 from gputk.snapshot import SnapshotWriter
+from tests.conftest import FIXTURES
 from tests.doctor.scenarios import HEALTHY, Gpu, build, tf_ok, torch_ok
 from tests.doctor.test_scenarios import run, sole_failure, status
 
@@ -77,6 +79,7 @@ def test_no_driver_upgrade_is_advised_where_no_driver_exists(snap: SnapshotWrite
     assert c is not None and c.status == "fail" and c.fix is not None
     assert "no newer driver supports Tesla K80" in c.summary
     assert "Upgrade" not in c.fix.text and "last branch is 470" in c.fix.text
+    assert "builds for CUDA <= 11.4 whose arch list has sm_37" in c.fix.text
     assert not any("apt-get install -y $(ubuntu-drivers" in cmd for cmd in c.fix.commands)
 
 
@@ -216,3 +219,99 @@ def test_env_list_and_doctor_give_the_same_minimum_driver(
     report = run(snap, m)
     c = report.get("cuda.driver-compat")
     assert c is not None and c.fix is not None and f">= {expected}" in c.fix.text
+
+
+@pytest.mark.parametrize(
+    ("fixture", "loaded", "compiled"),
+    [
+        ("tf-cudnn-9.1-loaded-9.3-built.txt", "9.1.0", "9.3.0"),
+        ("tf-cudnn-8.7-loaded-8.9.4-built.txt", "8.7.0", "8.9.4"),
+    ],
+)
+def test_tensorflow_stderr_names_the_loaded_and_the_built_cudnn(
+    fixture: str, loaded: str, compiled: str
+) -> None:
+    stderr = (FIXTURES / "framework-stderr" / fixture).read_text()
+    r = _parse_child("tensorflow", json.dumps({"status": "ok", "version": "2.18.0"}) + "\n", stderr)
+    assert (r["cudnn_loaded"], r["cudnn_compiled"]) == (loaded, compiled)
+
+
+def test_cudnn_skew_from_a_real_tensorflow_log_is_a_failure_naming_both(snap: SnapshotWriter) -> None:
+    stderr = (FIXTURES / "framework-stderr" / "tf-cudnn-9.1-loaded-9.3-built.txt").read_text()
+    r = _parse_child(
+        "tensorflow",
+        json.dumps(
+            tf_ok(
+                version="2.18.0",
+                cuda_build="12.5.1",
+                cudnn_build="9",
+                op_ok=False,
+                op_error="DNN library initialization failed",
+            )
+        ),
+        stderr,
+    )
+    _report, c = sole_failure(snap, HEALTHY.but(frameworks={"tensorflow": r}), "framework.tensorflow")
+    assert c.summary == "TensorFlow 2.18.0 needs cuDNN 9.3.0 (same major, >= minor) but loads cuDNN 9.1.0"
+    assert c.fix.commands == ("python -m pip install 'nvidia-cudnn-cu12>=9.3.0'",)
+
+
+def test_jax_cuda13_plugin_on_a_575_driver_names_the_cuda12_extra(snap: SnapshotWriter) -> None:
+    jax = {
+        "status": "ok",
+        "version": "0.8.1",
+        "plugin": "jax-cuda13-plugin",
+        "cuda_major_build": 13,
+        "gpu_count": 0,
+        "gpus": [],
+        "gpu_error": "No visible GPU devices",
+    }
+    m = HEALTHY.but(
+        module_loaded="575.57.08",
+        user_space="575.57.08",
+        cuda_driver="12.9",
+        toolkits=(),
+        frameworks={"jax": jax},
+    )
+    _report, c = sole_failure(snap, m, "framework.jax")
+    assert c.summary == "jax 0.8.1 is the CUDA 13 build; it needs driver >= 580, this is 575.57.08"
+    assert c.fix.commands == ("python -m pip install 'jax[cuda12]'",)
+
+
+@pytest.mark.parametrize(
+    ("facts", "numba_spec", "cupy_spec"),
+    [
+        ({"driver_cuda": "13.0", "compute_capability": "6.1"}, "numba-cuda[cu12]", "cupy-cuda12x"),
+        ({"driver_cuda": "13.1", "compute_capability": "12.0"}, "numba-cuda[cu13]", "cupy-cuda13x"),
+        ({"driver_cuda": "12.8", "compute_capability": "12.0"}, "numba-cuda[cu12]", "cupy-cuda12x"),
+    ],
+)
+def test_demo_gpu_check_hints_name_the_fitting_flavour(
+    facts: dict[str, str], numba_spec: str, cupy_spec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gputk.compat.frameworks import install_spec
+    from gputk.demos import gpucheck
+
+    monkeypatch.setattr(gpucheck, "_FACTS", dict(facts))
+    major = gpucheck._flavour()
+    assert (install_spec("numba", major), install_spec("cupy", major)) == (numba_spec, cupy_spec)
+
+
+def test_pascal_whose_module_does_not_load_after_an_upgrade_to_590(snap: SnapshotWriter) -> None:
+    """The 590 user space is installed, the module refused the GPU: name the 580 legacy branch."""
+    m = HEALTHY.but(
+        gpus=(PASCAL,),
+        module_loaded=None,
+        user_space="590.48.01",
+        cuda_driver="13.1",
+        nvml=None,
+        smi=None,
+        toolkits=(),
+        frameworks={},
+    )
+    report = run(snap, m)
+    c = report.get("driver.gpu-support")
+    assert c is not None and c.status == "fail"
+    assert c.summary.startswith("driver 590.48.01 does not support GP102 [GeForce GTX 1080 Ti] (Pascal)")
+    assert any("installed, not loaded" in e.source for e in c.evidence)
+    assert c.fix is not None and "sudo apt-get install -y nvidia-driver-580" in c.fix.commands

@@ -1,4 +1,4 @@
-"""One scenario per failure mode F1-F12 (gpu-facts.md section 5), plus healthy machines.
+"""One scenario per failure mode F1-F12 (docs/design.md), plus healthy machines.
 
 Each builds a whole machine as a snapshot tree (tests/doctor/scenarios.py) and runs
 the real doctor on it: the right check fails with the right fix, the layers below

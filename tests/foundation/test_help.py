@@ -100,7 +100,7 @@ def test_help_reads_the_same_on_a_terminal_and_piped(path: str, pages: dict[str,
 @pytest.mark.parametrize("path", [p for p in COMMANDS if p and p != "demo"])
 def test_one_example_per_line(path: str, pages: dict[str, dict[str, str]]) -> None:
     examples = _examples(COMMANDS[path].help or "")
-    assert examples and all(e.startswith("gputk ") or e.startswith("eval ") for e in examples)
+    assert examples and all("gputk " in e for e in examples)
     lines = [line.strip() for line in pages["pty"][path].splitlines()]
     for example in examples:
         assert example in lines, f"example not on a line of its own: {example!r}"
@@ -135,4 +135,4 @@ def test_flags_take_no_value(path: str, pages: dict[str, dict[str, str]]) -> Non
 
 def test_text_is_not_read_as_markup(pages: dict[str, dict[str, str]]) -> None:
     assert "runs/<timestamp>/" in pages["pty"]["train"].replace("\n  ", " ")
-    assert "`gputk report`" in pages["pty"]["doctor"].replace("\n", " ") or "gputk report" in pages["pty"]["doctor"]
+    assert "`nvidia-smi -q -x`" in " ".join(pages["pty"]["detect"].split())  # backticks kept, not styled away

@@ -121,3 +121,88 @@ def test_a_bug_in_a_python_probe_is_not_swallowed() -> None:
 
     with pytest.raises(RuntimeError, match="boom"):
         LiveHost().python_probe("x", broken)
+
+
+def test_endless_output_is_capped_and_the_program_stopped(bindir: Path) -> None:
+    from gputk.host import MAX_ERROR_BYTES, MAX_OUTPUT_BYTES
+
+    _fake_tool(bindir, "chatty", "exec yes 'GPU 0: NVIDIA'")
+    _fake_tool(bindir, "complains", "exec yes NVIDIA-SMI >&2")
+    start = time.monotonic()
+    res = _host(bindir).run(["chatty"], timeout=30)
+    err = _host(bindir).run(["complains"], timeout=30)
+    assert time.monotonic() - start < 20
+    assert res.truncated and err.truncated
+    assert len(res.stdout) == MAX_OUTPUT_BYTES and res.stdout.startswith("GPU 0: NVIDIA\n")
+    assert len(err.stderr) == MAX_ERROR_BYTES
+    assert "output cap" in res.describe()
+
+
+def test_a_helper_left_holding_the_pipes_does_not_stall_the_answer(bindir: Path, tmp_path: Path) -> None:
+    pid_file = tmp_path / "helper.pid"
+    _fake_tool(bindir, "leaves", f"sleep 1000 & echo $! > {pid_file}; echo done")
+    start = time.monotonic()
+    res = _host(bindir).run(["leaves"], timeout=30)
+    assert time.monotonic() - start < 10
+    assert (res.returncode, res.stdout, res.error) == (0, "done\n", None)
+    helper = int(pid_file.read_text())
+    time.sleep(0.2)
+    assert not Path(f"/proc/{helper}").exists() or "Z" in Path(f"/proc/{helper}/stat").read_text().split()[2]
+
+
+def test_stop_children_kills_running_commands_and_refuses_new_ones(bindir: Path) -> None:
+    import threading
+
+    from gputk import host as host_mod
+
+    _fake_tool(bindir, "hangs", "sleep 1000")
+    host = _host(bindir)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(host.run(["hangs"], timeout=60)))
+    worker.start()
+    time.sleep(0.5)
+    try:
+        host_mod.stop_children()
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+        assert results[0].detail == "interrupted"
+        assert host.run(["hangs"]).detail == "interrupted"  # nothing new starts after Ctrl-C
+    finally:
+        host_mod.allow_children()
+
+
+def test_a_remembering_host_runs_each_command_once(bindir: Path, tmp_path: Path) -> None:
+    from gputk.parallel import gather
+
+    counter = tmp_path / "count"
+    _fake_tool(bindir, "counted", f"echo x >> {counter}; sleep 0.3; echo answer")
+    host = _host(bindir).remembering()
+    answers = gather(*[lambda: host.run(["counted"]) for _ in range(5)])
+    assert [a.stdout for a in answers] == ["answer\n"] * 5
+    assert counter.read_text() == "x\n"
+
+
+def test_gather_keeps_order_and_hands_errors_back() -> None:
+    from gputk.parallel import gather
+
+    def slow(v: int) -> int:
+        time.sleep(0.05 * (3 - v))
+        return v
+
+    assert gather(lambda: slow(0), lambda: slow(1), lambda: slow(2)) == [0, 1, 2]
+    with pytest.raises(ZeroDivisionError):
+        gather(lambda: 1, lambda: 1 // 0)
+
+
+def test_timeout_scale_from_the_environment(bindir: Path) -> None:
+    from gputk.host import timeout_scale
+
+    assert timeout_scale({}) == 1.0
+    assert timeout_scale({"GPUTK_TIMEOUT_SCALE": "3"}) == 3.0
+    assert timeout_scale({"GPUTK_TIMEOUT_SCALE": "nan"}) == 1.0
+    assert timeout_scale({"GPUTK_TIMEOUT_SCALE": "junk"}) == 1.0
+    assert timeout_scale({"GPUTK_TIMEOUT_SCALE": "1e9"}) == 100.0
+    _fake_tool(bindir, "hangs", "sleep 1000")
+    host = LiveHost({"PATH": f"{bindir}:/usr/bin:/bin", "GPUTK_TIMEOUT_SCALE": "0.1"})
+    res = host.run(["hangs"], timeout=5)
+    assert res.error == "timeout" and res.timeout_s == pytest.approx(0.5)

@@ -36,6 +36,13 @@ def test_capture_round_trip_gives_the_same_facts(tmp_path: Path) -> None:
     assert (nvcc_snap.stdout, nvcc_snap.error) == (nvcc_live.stdout, nvcc_live.error)
     assert snap.run(["nvidia-smi", "-q", "-x"]).error == live.run(["nvidia-smi", "-q", "-x"]).error
     assert python_env(snap)["site_packages"] == python_env(live)["site_packages"]
+    from gputk.probes import kernel_log, system
+
+    assert kernel_log.kernel_log(snap) == kernel_log.kernel_log(live)
+    assert system.units(snap) == system.units(live)
+    assert system.module_config(snap) == system.module_config(live)
+    assert system.access(snap).nodes == system.access(live).nodes
+    assert system.nvswitches(snap) == system.nvswitches(live)
     assert snap.manifest["format"] == "gputk-snapshot" and snap.manifest["version"] == 1
 
 
@@ -56,6 +63,9 @@ def test_report_cli_writes_a_directory_and_refuses_to_overwrite(tmp_path: Path, 
         ["lshw", "-C", "display", "-json"],
         ["nvcc", "--version"],
         ["ldconfig", "-p"],
+        ["modinfo", "nvidia"],
+        ["id"],
+        ["ls", "-l", "/dev"],
     ):
         assert argv in argvs
     assert run_cli(["report", "-o", str(out), "--no-frameworks"]) == 1
@@ -119,11 +129,33 @@ def test_gpu_environment_keeps_gpu_variables_and_drops_secrets() -> None:
 
 def test_every_probe_the_report_runs_exists() -> None:
     import importlib
+    import pkgutil
 
-    from gputk.services.report import FRAMEWORK_PROBES, PROBES
+    import gputk.probes
+    from gputk.probes.catalogue import CAPTURES
 
-    for mod_name, fn_name in PROBES + FRAMEWORK_PROBES:
-        assert callable(getattr(importlib.import_module(mod_name), fn_name)), (mod_name, fn_name)
+    for cap in CAPTURES:
+        assert cap.entries or cap.commands or cap.files, cap.name
+        for entry in cap.entries:
+            assert callable(entry), (cap.name, entry)
+    # Every probe module that declares what it reads is in the catalogue the report runs.
+    declared = []
+    for info in pkgutil.iter_modules(gputk.probes.__path__):
+        mod = importlib.import_module(f"gputk.probes.{info.name}")
+        if hasattr(mod, "CAPTURE"):
+            declared.append(mod.CAPTURE)
+    assert declared and all(d in CAPTURES for d in declared)
+
+
+def test_the_report_records_what_the_probes_declare() -> None:
+    from gputk.probes import driver, nvidia_smi
+    from gputk.services.report import COMMANDS, FILES, NAMES, TOOLS
+
+    assert (("nvidia-smi", "-q", "-x"), 20.0) in COMMANDS
+    assert set(nvidia_smi.CAPTURE.commands) <= set(COMMANDS)
+    assert set(driver.CAPTURE.files) <= set(FILES)
+    assert set(driver.CAPTURE.names) <= set(NAMES)
+    assert "nvidia-smi" in TOOLS
 
 
 @pytest.mark.live

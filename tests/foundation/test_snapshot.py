@@ -148,3 +148,60 @@ def test_not_a_snapshot(tmp_path: Path) -> None:
     (bad / "manifest.json").write_text('{"format": "something-else"}')
     with pytest.raises(SnapshotError, match="format"):
         open_snapshot(bad)
+
+
+def test_a_truncated_command_replays_as_truncated(snap: SnapshotWriter) -> None:
+    snap.add_file("/usr/bin/lspci")
+    snap.add_command(["lspci", "-vmm", "-nn", "-k", "-D"], stdout="Slot:\t0000:01:00.0\n", truncated=True)
+    res = snap.host().run(["lspci", "-vmm", "-nn", "-k", "-D"])
+    assert res.truncated and res.stdout == "Slot:\t0000:01:00.0\n"
+    assert "output cap" in res.describe()
+
+
+def test_members_through_links_are_refused_and_nothing_is_extracted(tmp_path: Path) -> None:
+    archive = _tar_with(
+        tmp_path, _member("s/root/s", tarfile.SYMTYPE, "."), _member("s/root/s/s/s/escape.txt")
+    )
+    with pytest.raises(SnapshotError, match="goes through the link"):
+        open_snapshot(archive)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.tar.gz"]
+
+
+def test_a_tarball_is_read_into_memory_with_its_links_virtual(
+    snap: SnapshotWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    snap.add_symlink("/usr/local/cuda", "/usr/local/cuda-12.3")
+    snap.add_file("/usr/local/cuda-12.3/version.json", "{}")
+    snap.add_symlink("/etc/loop", "/etc/loop")
+    snap.write_manifest()
+    archive = pack(snap.directory, tmp_path / "box.tar.gz")
+    host = open_snapshot(archive)
+    assert list(private_tmp.iterdir()) == []  # nothing extracted anywhere
+    assert host.realpath("/usr/local/cuda/version.json") == "/usr/local/cuda-12.3/version.json"
+    assert host.readlink("/usr/local/cuda") == "cuda-12.3"
+    assert host.read_text("/etc/loop/x") is None and not host.exists("/etc/loop")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "words"),
+    [
+        ({"commands": 5}, "'commands' must be a list, not a number"),
+        ({"env": []}, "'env' must be an object, not a list"),
+        ({"commands": [{"argv": []}]}, "argv must be a non-empty list of strings"),
+        ({"version": 2}, "newer than this gputk reads"),
+        ({"probes": {"nvml": "ok"}}, "'probes.nvml' must be an object, not a string"),
+    ],
+)
+def test_manifests_of_the_wrong_shape_are_one_line(tmp_path: Path, manifest: dict[str, object], words: str) -> None:
+    d = tmp_path / "snap"
+    (d / "root").mkdir(parents=True)
+    (d / "manifest.json").write_text(json.dumps({"format": "gputk-snapshot", "version": 1, **manifest}))
+    with pytest.raises(SnapshotError) as info:
+        open_snapshot(d)
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)

@@ -26,7 +26,7 @@ def test_values_are_printed_verbatim(capsys: pytest.CaptureFixture[str]) -> None
         ui.error(v, hint=v)
         ui.note(v)
     out, err = capsys.readouterr()
-    assert "[red]title[/] :ab:" in out
+    assert "[red]title[/]" in out and ":ab:" in out  # the title wraps to the table width
     for v in TRICKY:
         assert f"\n{v}" in out and f"x {v}\n" in out
         assert f"error: {v}\nhint: {v}\n" in err and f"\n{v}\n" in err
@@ -115,3 +115,22 @@ def test_no_escape_codes_with_no_color(args: list[str], tmp_path: Path, failing_
     assert rc in (0, 1, 2), text
     assert "Traceback" not in text
     assert "\x1b" not in text, text
+
+
+def test_a_table_too_wide_for_the_screen_becomes_blocks(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    detect = FIXTURES / "nvidia-smi-xml" / "tesla-p100-x2-v8.xml"
+    assert run_cli(["detect", "--from", str(detect)]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 60
+    first = out.split("\n\n")[0].splitlines()
+    assert first[0] == "#0"
+    assert "  name        Tesla P100-PCIE-12GB" in first
+    assert "  PCI bus id  0000:04:00.0" in first
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run_cli(["detect", "--from", str(detect)]) == 0
+    wide = capsys.readouterr().out.splitlines()
+    assert wide[0].split()[:4] == ["#", "vendor", "name", "PCI"]
+    assert all(line == line.rstrip() for line in wide)  # no padding left at line ends

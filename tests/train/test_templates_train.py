@@ -25,7 +25,8 @@ from PIL import Image
 from gputk.cli.app import run_cli
 from gputk.services import scaffold as svc
 
-pytestmark = pytest.mark.slow
+# live: these run real training in this machine's interpreter (and ask it whether it has keras)
+pytestmark = [pytest.mark.slow, pytest.mark.live]
 
 PY = sys.executable
 BACKENDS = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]

@@ -1,0 +1,299 @@
+"""What a working GPU says about its own health: gpu.xid (kernel log), gpu.memory (ECC,
+row remapping, page retirement), gpu.clocks (clock event reasons, PCIe link),
+gpu.compute-mode (exclusive/prohibited GPUs held by others).
+
+The fixes here are reset / drain / RMA / fix the program: reinstalling the driver
+never repairs what the hardware reports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from gputk.doctor.base import Outcome, check, ev, failed, passed, skipped, warned
+from gputk.doctor.context import Context
+from gputk.models.doctor import Evidence, Fix
+from gputk.parsers.kernel_log import XidEvent
+from gputk.parsers.nvidia_smi_health import CLOCK_REASONS, GpuHealth
+
+CLASS_WORDS = {
+    "application": "an application fault",
+    "driver": "a driver/firmware error",
+    "hardware": "a hardware error",
+}
+
+
+@lru_cache(maxsize=1)
+def xid_catalogue() -> dict[str, dict[str, Any]]:
+    """gputk/doctor/data/xid.json: Xid code -> name, class, action."""
+    text = (Path(__file__).resolve().parent / "data" / "xid.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def _gpu_name(bus: str | None) -> str:
+    return bus or "a GPU the log does not name"
+
+
+def _kernel_log_missing(ctx: Context) -> Outcome | None:
+    kl = ctx.kernel_log()
+    if kl.status == "ok":
+        return None
+    if kl.status == "needs-root":
+        return skipped(
+            "the kernel log needs root here; Xid errors not checked (sudo dmesg | grep -i xid)",
+            ev(kl.source, "refused: needs root (kernel.dmesg_restrict or journal group)"),
+        )
+    return skipped(f"kernel log not read: {kl.detail}", ev(kl.source, kl.detail))
+
+
+def _xid_fix(worst: XidEvent, entry: dict[str, Any]) -> Fix:
+    bus = worst.bus_id or "<bus id>"
+    if entry.get("class") == "application":
+        commands: tuple[str, ...] = (
+            "compute-sanitizer --tool memcheck python your_script.py",
+            "sudo dmesg -T | grep -i xid",
+        )
+    elif worst.code == 79:
+        commands = (
+            "sudo reboot",
+            f"sudo lspci -vvv -s {bus} | grep -iE 'LnkSta|power'",
+            "nvidia-smi -q -d TEMPERATURE,POWER",
+        )
+    else:
+        commands = (
+            f"nvidia-smi -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT -i {bus}",
+            f"sudo nvidia-smi --gpu-reset -i {bus}  # after stopping its processes (drain)",
+        )
+    return Fix(f"Xid {worst.code} ({entry.get('name')}): {entry.get('action')}.", commands)
+
+
+_RANK = {"hardware": 3, "driver": 2, "unknown": 1, "application": 0}
+
+
+@check("gpu.xid", "Xid errors in the kernel log")
+def xid(ctx: Context) -> Outcome:
+    missing = _kernel_log_missing(ctx)
+    if missing is not None:
+        return missing
+    kl = ctx.kernel_log()
+    events = kl.log.xids
+    if not events:
+        return passed(f"no Xid errors this boot ({kl.detail})", ev(kl.source, kl.detail))
+    cat = xid_catalogue()
+    counts = Counter((x.code, x.bus_id) for x in events)
+    last = {(x.code, x.bus_id): x for x in events}
+    evidence: list[Evidence] = []
+    for (code, bus), n in counts.items():
+        entry = cat.get(str(code), {"name": "not in gputk's Xid table", "class": "unknown"})
+        x = last[(code, bus)]
+        who = f", {x.process} pid {x.pid}" if x.process and x.pid else ""
+        evidence.append(
+            ev(
+                f"kernel log: Xid {code} on {_gpu_name(bus)}" + (f" (x{n})" if n > 1 else ""),
+                f"{entry['name']} - {CLASS_WORDS.get(entry['class'], 'unclassified')}{who}: {x.line[:200]}",
+            )
+        )
+    worst = max(events, key=lambda x: (_RANK[cat.get(str(x.code), {}).get("class", "unknown")], x.code))
+    entry = cat.get(str(worst.code), {"name": f"Xid {worst.code}", "class": "unknown", "action": ""})
+    cls = entry["class"]
+    summary = f"Xid {worst.code} on {_gpu_name(worst.bus_id)}: {entry['name']} ({CLASS_WORDS.get(cls, 'unclassified')})"
+    others = sorted({x.code for x in events} - {worst.code})
+    if others:
+        summary += "; also Xid " + ", ".join(str(c) for c in others)
+    if cls == "unknown":
+        fix = Fix(
+            f"Look Xid {worst.code} up in NVIDIA's Xid catalogue (docs.nvidia.com/deploy/xid-errors).",
+            ("sudo dmesg -T | grep -i xid",),
+        )
+        return warned(summary, evidence, fix)
+    fix = _xid_fix(worst, entry)
+    if cls == "application":
+        return warned(summary + ": the program is at fault, not the driver or the GPU", evidence, fix)
+    return failed(summary, evidence, fix)
+
+
+# -- memory errors ------------------------------------------------------------------------------
+
+
+def _memory_finding(g: GpuHealth) -> tuple[int, str, str] | None:
+    """(severity, what, fix text) for one GPU's memory error state; None when clean."""
+    if g.remap_failure:
+        return 4, "row remapping failed (no spare rows left)", "drain the GPU and RMA the board"
+    if g.remap_pending:
+        return 3, "row remapping pending: the GPU needs a reset", "drain the GPU, then reset it (or reboot)"
+    if g.retired_pending:
+        return 3, "page retirement pending: the GPU needs a reset", "drain the GPU, then reset it (or reboot)"
+    if g.ecc_volatile_uncorrectable:
+        return (
+            2,
+            f"{g.ecc_volatile_uncorrectable} uncorrectable ECC error(s) since the driver loaded",
+            "drain the GPU and reset it; if uncorrectable errors come back, RMA the board",
+        )
+    return None
+
+
+@check("gpu.memory", "GPU memory errors (ECC, row remapping, page retirement)", after=("driver.nvidia-smi",))
+def memory(ctx: Context) -> Outcome:
+    health = ctx.health()
+    if not health:
+        return skipped("no nvidia-smi -q -x health facts to read", ev("nvidia-smi -q -x", ctx.smi().detail))
+    findings = [(g, f) for g in health if (f := _memory_finding(g)) is not None]
+    evidence = [
+        ev(
+            f"nvidia-smi -q -x GPU {g.bus_id or g.index}",
+            f"ECC uncorrectable volatile {g.ecc_volatile_uncorrectable}, aggregate {g.ecc_aggregate_uncorrectable}; "
+            f"remapped rows unc {g.remapped_uncorrectable}, pending {g.remap_pending}, failure {g.remap_failure}; "
+            f"retired pages pending {g.retired_pending}",
+        )
+        for g in health
+        if any(
+            v is not None
+            for v in (
+                g.ecc_volatile_uncorrectable,
+                g.remap_pending,
+                g.retired_pending,
+                g.remapped_uncorrectable,
+            )
+        )
+    ]
+    if not findings:
+        return passed(
+            f"no uncorrectable memory errors pending on {len(health)} GPU(s)"
+            if evidence
+            else "the GPUs do not report ECC or row remapping (consumer boards): nothing to read",
+            *evidence,
+        )
+    findings.sort(key=lambda t: -t[1][0])
+    g, (sev, what, text) = findings[0]
+    bus = g.bus_id or str(g.index)
+    summary = f"GPU {bus} ({g.name or 'NVIDIA GPU'}): {what}"
+    if len(findings) > 1:
+        summary += f"; {len(findings) - 1} more GPU(s) with memory errors"
+    commands = (
+        f"nvidia-smi -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT -i {bus}",
+        f"sudo nvidia-smi --gpu-reset -i {bus}  # after its processes are stopped"
+        if sev < 4
+        else "sudo reboot",
+    )
+    return failed(
+        summary,
+        evidence,
+        Fix(f"Hardware memory error: {text}. Reinstalling software does not help.", commands),
+    )
+
+
+# -- clocks and PCIe ------------------------------------------------------------------------------
+
+CLOCK_COSTS = {
+    "hw_slowdown": "clocks cut by half or more by the board (power supply or temperature signal)",
+    "hw_thermal_slowdown": "the board is too hot and cuts its clocks hard",
+    "hw_power_brake_slowdown": "an external power brake (the system's power supply) cuts the clocks hard",
+    "sw_thermal_slowdown": "the driver lowers clocks to keep the GPU under its temperature target",
+    "sw_power_cap": "the GPU is at its power limit: clocks drop to stay under it",
+    "sync_boost": "clocks held to the slowest GPU of its sync-boost group",
+}
+
+
+def _clock_notes(g: GpuHealth) -> list[str]:
+    notes = [f"{CLOCK_REASONS[r]}: {CLOCK_COSTS[r]}" for r in g.clock_reasons_active if r in CLOCK_COSTS]
+    if g.pcie_width_current and g.pcie_width_max and g.pcie_width_current < g.pcie_width_max:
+        notes.append(
+            f"PCIe link x{g.pcie_width_current} of x{g.pcie_width_max}: host-device copies run at "
+            f"{g.pcie_width_current / g.pcie_width_max:.0%} of the bandwidth (slot, riser or seating)"
+        )
+    busy = "gpu_idle" not in g.clock_reasons_active and (g.utilization_pct or 0) > 0
+    if busy and g.pcie_gen_current and g.pcie_gen_max and g.pcie_gen_current < g.pcie_gen_max:
+        notes.append(
+            f"PCIe gen {g.pcie_gen_current} of {g.pcie_gen_max} while busy: copies at about "
+            f"{2 ** (g.pcie_gen_current - g.pcie_gen_max):.0%} of the bandwidth"
+        )
+    return notes
+
+
+@check("gpu.clocks", "Clocks not held down; PCIe link at full speed", after=("driver.nvidia-smi",))
+def clocks(ctx: Context) -> Outcome:
+    health = ctx.health()
+    if not health:
+        return skipped("no nvidia-smi -q -x health facts to read", ev("nvidia-smi -q -x", ctx.smi().detail))
+    evidence: list[Evidence] = []
+    for g in health:
+        for note in _clock_notes(g):
+            evidence.append(ev(f"nvidia-smi -q -x GPU {g.bus_id or g.index}", note))
+    if not evidence:
+        return passed(
+            f"no clock slowdown and full PCIe links on {len(health)} GPU(s) (idle links may downshift)"
+        )
+    first = evidence[0]
+    return warned(
+        f"{first.source.rsplit(' ', 1)[-1]}: {first.value}"
+        + (f" (+{len(evidence) - 1} more)" if len(evidence) > 1 else ""),
+        evidence,
+        Fix(
+            "Check cooling, power cables and the power limit; reseat a board whose link is narrow.",
+            (
+                "nvidia-smi -q -d PERFORMANCE,POWER,TEMPERATURE",
+                "sudo lspci -vv -d 10de: | grep -E 'LnkCap|LnkSta'",
+            ),
+        ),
+    )
+
+
+# -- compute mode -----------------------------------------------------------------------------------
+
+_UID = re.compile(r"^Uid:\s+(\d+)", re.M)
+
+
+def _holders(ctx: Context, g: GpuHealth) -> str:
+    parts = []
+    for p in g.processes[:5]:
+        status = ctx.host.read_text(f"/proc/{p.pid}/status", max_bytes=8192) or ""
+        uid = _UID.search(status)
+        parts.append(f"pid {p.pid} ({p.name or '?'}" + (f", uid {uid.group(1)}" if uid else "") + ")")
+    return ", ".join(parts)
+
+
+@check("gpu.compute-mode", "Compute mode lets this user run", after=("driver.nvidia-smi",))
+def compute_mode(ctx: Context) -> Outcome:
+    health = ctx.health()
+    if not health:
+        return skipped("no nvidia-smi -q -x health facts to read", ev("nvidia-smi -q -x", ctx.smi().detail))
+    evidence = [
+        ev(f"nvidia-smi -q -x GPU {g.bus_id or g.index}", f"compute mode {g.compute_mode}") for g in health
+    ]
+    prohibited = [g for g in health if g.compute_mode == "Prohibited"]
+    held = [g for g in health if (g.compute_mode or "").startswith("Exclusive") and g.processes]
+    reset = Fix(
+        "Ask whoever runs it, or (as admin) set the GPU back to Default compute mode.",
+        tuple(f"sudo nvidia-smi -i {g.bus_id or g.index} -c DEFAULT" for g in (prohibited + held)[:4]),
+    )
+    if prohibited:
+        g = prohibited[0]
+        return failed(
+            f"GPU {g.bus_id or g.index} is in Prohibited compute mode: no CUDA program may use it "
+            "('all CUDA-capable devices are busy or unavailable', CUDA error 46)",
+            evidence,
+            reset,
+        )
+    if held and len(held) == len(health):
+        g = held[0]
+        return failed(
+            f"every GPU is in {g.compute_mode} mode and already held: GPU {g.bus_id or g.index} by {_holders(ctx, g)} "
+            "(CUDA error 46: 'all CUDA-capable devices are busy or unavailable')",
+            evidence,
+            reset,
+        )
+    if held:
+        g = held[0]
+        return warned(
+            f"GPU {g.bus_id or g.index} is {g.compute_mode} and held by {_holders(ctx, g)}; "
+            "programs must pick another GPU",
+            evidence,
+            reset,
+        )
+    return passed("compute mode lets new programs in", *evidence[:4])
