@@ -130,5 +130,9 @@ def test_concatenated_outputs_never_raise(texts: list[str]) -> None:
     _run_all("\n".join(texts))
 
 
+# Inputs of other parsers (the CPU ceilings, the GPU readiness check, the doctor's kernel log):
+# parse_any recognises the GPU-listing tools' outputs, not these.
 def test_each_real_output_is_recognised_by_parse_any() -> None:
+    # GPU_TOOL_DIRS names the folders of GPU-listing outputs; other folders (cpuinfo, GPU-check and
+    # framework logs, kernel logs, snapshots) hold other parsers' inputs.
     assert REAL and all(parse_any(t).format is not None for t in REAL)
