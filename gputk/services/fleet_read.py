@@ -134,7 +134,9 @@ def read_all(
         return
     jobs = max(1, min(jobs or default_jobs(), len(paths)))
     methods = multiprocessing.get_all_start_methods()
-    mp: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # Not "fork": gputk may have threads running (probe pools, samplers), and a child forked while one
+    # of them holds a lock deadlocks. A fork server is started clean, once, and forks cheaply after.
+    mp: Any = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     tmp_base = tempfile.mkdtemp(prefix="gputk-fleet-", dir=scratch_base())
     slots: list[_Slot] = []
     todo = list(enumerate(paths))
