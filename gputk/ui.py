@@ -158,8 +158,25 @@ def envelope(command: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"schema": f"gputk.{command}/{SCHEMA_VERSION}", "gputk_version": __version__, **data}
 
 
+def _json_value(obj: object) -> object:
+    """The few non-JSON types a result may carry, each encoded on purpose; anything else is a bug in
+    the result (a TypeError, so it reaches the crash log instead of printing a repr nobody can parse)."""
+    import enum
+    import pathlib
+
+    from gputk.compat.version import Version
+
+    if isinstance(obj, (pathlib.PurePath, Version)):
+        return str(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    raise TypeError(f"{type(obj).__name__} is not part of gputk's JSON output")
+
+
 def print_json(command: str, data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(envelope(command, data), indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(envelope(command, data), indent=2, sort_keys=False, default=_json_value) + "\n")
     sys.stdout.flush()
 
 

@@ -155,7 +155,7 @@ def bench(
 
     result = run_bench(host, quick, output, progress)  # progress goes to stderr, JSON to stdout
     if json_out:
-        ui.print_json("bench", result.as_json())
+        ui.print_json("bench", result.to_dict())
     else:
         _render_text(result)
     return 0

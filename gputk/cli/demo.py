@@ -102,7 +102,7 @@ def _render(result: DemoResult, json_out: bool) -> int:
     from gputk.cli import units
 
     if json_out:
-        ui.print_json("demo", result.as_json())
+        ui.print_json("demo", result.to_dict())
         return 0 if result.verified else 1
     metric_names = sorted({k for r in result.runs for k in r.metrics})
     t_unit, factor = units.time_unit([r.timings.median_ms for r in result.runs])

@@ -148,7 +148,7 @@ def detect_command(
 
         result = detect(make_host(snapshot))
     if json_out:
-        ui.print_json("detect", result.to_json())
+        ui.print_json("detect", result.to_dict())
         for w in result.warnings:
             ui.warn(w)
         return 0

@@ -95,7 +95,7 @@ def new(
         on_file=lambda f: ui.action(("would " if dry_run else "") + verb[f.action], f.path),
     )
     if json_out:
-        ui.print_json("new", result.to_json())
+        ui.print_json("new", result.to_dict())
     elif dry_run:
         ui.note(f"dry run: nothing written to {result.dest}")
     else:

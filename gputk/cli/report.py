@@ -57,7 +57,7 @@ def report(
             + (", redacted" if result.redacted else ", NOT redacted")
         )
     elif json_out:
-        ui.print_json("report", result.to_json())
+        ui.print_json("report", result.to_dict())
     else:
         ui.out().print(str(result.path))
         ui.note(

@@ -61,7 +61,7 @@ def _render(result: TrainResult, json_out: bool) -> int:
     from gputk.errors import GputkError
 
     if json_out:
-        ui.print_json("train", result.to_json())
+        ui.print_json("train", result.to_dict())
     else:
         gan = any("g_loss" in e for e in result.epochs)
         keys = ("g_loss", "d_loss", "d_accuracy") if gan else ("loss", "accuracy", "val_accuracy")

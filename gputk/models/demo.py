@@ -40,7 +40,7 @@ class Timings:
         """Issuing a call took longer than the call ran: the figure is the launch rate."""
         return self.launch_us is not None and self.launch_us / 1e3 >= self.median_ms
 
-    def as_json(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float]:
         return {"first": self.first_ms, "median": self.median_ms, "min": self.min_ms}
 
     def method_json(self) -> dict[str, Any]:
@@ -97,14 +97,14 @@ class BackendRun:
     note: str | None = None
     failed: str | None = None  # the criterion that failed, in words ("accuracy 0.500 < 0.9")
 
-    def as_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
             "verified": self.verified,
             "failed": self.failed if not self.verified else None,
             "max_error": self.max_error,
             "tolerance": self.tolerance,
-            "timings_ms": self.timings.as_json(),
+            "timings_ms": self.timings.to_dict(),
             "timing_method": self.timings.method_json(),
             "metrics": dict(self.metrics),
             "note": self.note,
@@ -128,7 +128,7 @@ class DemoResult:
     def verified(self) -> bool:
         return bool(self.runs) and all(r.verified for r in self.runs)
 
-    def as_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         main = self.runs[0]
         return {
             "demo": self.demo,
@@ -137,9 +137,9 @@ class DemoResult:
             "params": dict(self.params),
             "verified": self.verified,
             "max_error": max(r.max_error for r in self.runs),
-            "timings_ms": main.timings.as_json(),
+            "timings_ms": main.timings.to_dict(),
             "reference": self.reference,
-            "backends": [r.as_json() for r in self.runs],
+            "backends": [r.to_dict() for r in self.runs],
             "outputs": dict(self.outputs),
             "notes": list(self.notes),
             **self.extra,
@@ -161,7 +161,7 @@ class Ceiling:
     kind: str
     source: str
 
-    def as_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "value": self.value,
@@ -201,7 +201,7 @@ class BenchPoint:
             return None
         return self.value / self.ceiling.value
 
-    def as_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "device": self.device,
@@ -235,7 +235,7 @@ class BenchResult:
     notes: tuple[str, ...] = ()
     noisy_spread: float = 0.10
 
-    def as_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "quick": self.quick,
             "cpu_threads": self.cpu_threads,
@@ -246,9 +246,9 @@ class BenchResult:
                 "hardware": dict(self.gpu.hardware),
                 "skipped_reason": self.gpu_skipped_reason,
             },
-            "ceilings": {k: c.as_json() for k, c in self.ceilings.items()},
+            "ceilings": {k: c.to_dict() for k, c in self.ceilings.items()},
             "crossovers": dict(self.crossovers),
-            "points": [p.as_json() for p in self.points],
+            "points": [p.to_dict() for p in self.points],
             "notes": list(self.notes),
             "noisy_spread": self.noisy_spread,
             "chart": self.chart,

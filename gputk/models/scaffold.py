@@ -78,7 +78,7 @@ class ScaffoldResult:
     files: tuple[PlannedFile, ...]
     dry_run: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "template": self.template,
             "dataset": self.dataset,
@@ -112,7 +112,7 @@ class GpuSampleSummary:
     mean_utilization_pct: float | None = None
     devices: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "samples": self.samples,
@@ -138,14 +138,14 @@ class TrainResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.interrupted
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "project": self.project,
             "run_dir": self.run_dir,
             "returncode": self.returncode,
             "interrupted": self.interrupted,
             "epochs": self.epochs,
-            "gpu": self.gpu.to_json(),
+            "gpu": self.gpu.to_dict(),
             "metrics": self.metrics_path,
             "log": self.log_path,
         }

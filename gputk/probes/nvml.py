@@ -16,7 +16,7 @@ detail (:data:`STATUS_DETAILS`).
 
 The probe runs through ``host.python_probe("nvml", ...)``, so a snapshot
 replays the dictionary stored under ``manifest["probes"]["nvml"]``; its shape is
-:meth:`NvmlResult.to_json` (documented in docs/snapshot-nvml.md).
+:meth:`NvmlResult.to_dict` (documented in docs/snapshot-nvml.md).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class NvmlResult:
     gpus: tuple[GpuRecord, ...] = ()
     device_count: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The dictionary stored under ``probes.nvml`` (see docs/snapshot-nvml.md)."""
         gpus = []
         for g in self.gpus:
@@ -113,8 +113,8 @@ class NvmlResult:
         }
 
     @classmethod
-    def from_json(cls, data: object) -> NvmlResult:
-        """Read back :meth:`to_json` (untrusted: a snapshot); junk becomes ``status="error"``."""
+    def from_dict(cls, data: object) -> NvmlResult:
+        """Read back :meth:`to_dict` (untrusted: a snapshot); junk becomes ``status="error"``."""
         if not isinstance(data, dict):
             return cls("error", "probes.nvml is not an object")
         status = data.get("status")
@@ -325,22 +325,22 @@ def _gpu(nvml: Any, index: int, driver: DriverInfo) -> GpuRecord:
 
 
 def collect() -> dict[str, Any]:
-    """Ask NVML now (the live half of :func:`nvml_query`); returns :meth:`NvmlResult.to_json`."""
+    """Ask NVML now (the live half of :func:`nvml_query`); returns :meth:`NvmlResult.to_dict`."""
     try:
         import pynvml
     except ImportError:
         return NvmlResult(
             "library-not-found", "the Python package nvidia-ml-py is not installed: pip install nvidia-ml-py"
-        ).to_json()
+        ).to_dict()
     nvml_error: type[Exception] | None = getattr(pynvml, "NVMLError", None)
     if nvml_error is None:
-        return NvmlResult("error", "the installed pynvml module is not nvidia-ml-py (no NVMLError)").to_json()
+        return NvmlResult("error", "the installed pynvml module is not nvidia-ml-py (no NVMLError)").to_dict()
     try:
         pynvml.nvmlInit()
     except nvml_error as exc:
         status = _INIT_ERRORS.get(type(exc).__name__, "error")
         detail = STATUS_DETAILS.get(status) or f"nvmlInit failed: {type(exc).__name__}: {exc}"
-        return NvmlResult(status, detail).to_json()
+        return NvmlResult(status, detail).to_dict()
     try:
         ctx = _Gpu(pynvml)
         driver = DriverInfo(
@@ -352,9 +352,9 @@ def collect() -> dict[str, Any]:
         try:
             count = int(pynvml.nvmlDeviceGetCount())
         except nvml_error as exc:
-            return NvmlResult("error", f"nvmlDeviceGetCount failed: {type(exc).__name__}", driver).to_json()
+            return NvmlResult("error", f"nvmlDeviceGetCount failed: {type(exc).__name__}", driver).to_dict()
         gpus = tuple(_gpu(pynvml, i, driver) for i in range(count))
-        return NvmlResult("ok", None, driver, gpus, count).to_json()
+        return NvmlResult("ok", None, driver, gpus, count).to_dict()
     finally:
         # Shutting down a half-initialised library must not hide the answer.
         with contextlib.suppress(nvml_error):
@@ -366,7 +366,7 @@ def nvml_query(host: Host) -> NvmlResult:
     data = host.python_probe("nvml", collect)
     if data is None:
         return NvmlResult("not-captured", STATUS_DETAILS["not-captured"])
-    return NvmlResult.from_json(data)
+    return NvmlResult.from_dict(data)
 
 
 CAPTURE = Capture("nvml", entries=(nvml_query,))

@@ -244,7 +244,7 @@ def _mandel_rates(
             peak = cl.gpu_compute_peak(status.hardware, status.compute_capability, prec)
             if peak is not None:
                 entry["fraction_of_peak"] = per_s * mb.FLOPS_PER_ITER / (peak.value * 1e12)
-                entry["peak"] = peak.as_json()
+                entry["peak"] = peak.to_dict()
         rates[r.backend] = entry
     return rates
 

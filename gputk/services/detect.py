@@ -31,7 +31,7 @@ class SourceStatus:
     status: SourceState
     detail: str
 
-    def to_json(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str]:
         return {"status": self.status, "detail": self.detail}
 
 
@@ -56,7 +56,7 @@ class DetectResult:
     def nvidia_gpus(self) -> tuple[MergedGpu, ...]:
         return tuple(g for g in self.gpus if g.record.vendor == "nvidia")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The ``gputk.detect/1`` payload (the CLI adds the envelope)."""
         return {
             "origin": self.origin,
@@ -67,7 +67,7 @@ class DetectResult:
                 "nvml_version": self.driver.nvml_version,
                 "kernel_module": self.driver.kernel_module,
             },
-            "sources": {k: v.to_json() for k, v in self.sources.items()},
+            "sources": {k: v.to_dict() for k, v in self.sources.items()},
             "problems": list(self.problems),
             "findings": [{"problem": p, "meaning": _meaning(p)} for p in self.problems],
             "messages": list(self.messages),

@@ -54,7 +54,7 @@ class ReportResult:
     redacted: bool
     warnings: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "commands": self.commands,

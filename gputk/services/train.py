@@ -227,6 +227,6 @@ def _add_gpu(path: Path, gpu: GpuSampleSummary) -> str:
         doc = json.loads(path.read_text("utf-8"))
     except ValueError:
         return str(path)
-    doc["gpu"] = gpu.to_json()
+    doc["gpu"] = gpu.to_dict()
     atomic_write_bytes(str(path), (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
     return str(path)

@@ -112,7 +112,7 @@ def test_a_figure_above_a_measured_ceiling_carries_its_reason() -> None:
 
 
 def test_json_names_each_points_ceiling(result: BenchResult) -> None:
-    data = result.as_json()
+    data = result.to_dict()
     assert set(data["ceilings"]) == {"cpu_memory", "cpu_fp32"}
     for p in data["points"]:
         assert p["ceiling"] in {c["name"] for c in data["ceilings"].values()}

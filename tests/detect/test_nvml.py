@@ -214,11 +214,11 @@ def test_missing_python_binding(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_json_round_trip_and_snapshot_replay(fake_nvml: FakeNvml, snap: SnapshotWriter) -> None:
     data = collect()
-    assert NvmlResult.from_json(data).to_json() == data
+    assert NvmlResult.from_dict(data).to_dict() == data
 
     snap.set_probe("nvml", data)
     replayed = nvml_query(snap.host())
-    assert replayed == NvmlResult.from_json(data)
+    assert replayed == NvmlResult.from_dict(data)
     assert [g.pci_bus_id for g in replayed.gpus] == ["0000:07:00.0", None, "0000:c1:00.0"]
 
 
