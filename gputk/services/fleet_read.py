@@ -133,10 +133,10 @@ def read_all(
     if not paths:
         return
     jobs = max(1, min(jobs or default_jobs(), len(paths)))
-    methods = multiprocessing.get_all_start_methods()
     # Not "fork": gputk may have threads running (probe pools, samplers), and a child forked while one
-    # of them holds a lock deadlocks. A fork server is started clean, once, and forks cheaply after.
-    mp: Any = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    # of them holds a lock deadlocks. Not "forkserver": its socket lives under TMPDIR, which may be too
+    # deep for an AF_UNIX path. Workers are long-lived, so a clean interpreter each costs little.
+    mp: Any = multiprocessing.get_context("spawn")
     tmp_base = tempfile.mkdtemp(prefix="gputk-fleet-", dir=scratch_base())
     slots: list[_Slot] = []
     todo = list(enumerate(paths))
