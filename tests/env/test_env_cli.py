@@ -25,6 +25,11 @@ def machine(snap: SnapshotWriter) -> SnapshotWriter:
     return snap
 
 
+# `env --write` edits this machine's rc files and asks this machine's Python for its pip CUDA wheels (the
+# toolkit list is live-only), so these tests read the machine on purpose; the rc files are in tmp_path.
+WRITES_LIVE = pytest.mark.live
+
+
 def cli(snap: SnapshotWriter, *args: str) -> int:
     snap.write_manifest()
     return run_cli(["env", "--snapshot", str(snap.directory), *args])
@@ -170,6 +175,7 @@ def test_list(machine: SnapshotWriter, capsys: pytest.CaptureFixture[str]) -> No
     assert set(data) >= {"toolkits", "nvcc", "cuda_home", "driver"}
 
 
+@WRITES_LIVE
 def test_write_twice_then_remove(
     machine: SnapshotWriter,
     tmp_path: Path,
@@ -195,6 +201,7 @@ def test_write_twice_then_remove(
     assert "gputk block removed" in capsys.readouterr().err
 
 
+@WRITES_LIVE
 def test_write_read_only_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = tmp_path / "rc"
     rc.write_text("x\n")
@@ -232,6 +239,7 @@ def test_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
     assert out == "" and "installed: 13.0.88 (/usr/local/cuda-13.0)" in err
 
 
+@WRITES_LIVE
 @pytest.mark.parametrize(
     ("shell", "rc", "line"),
     [
@@ -264,6 +272,7 @@ def test_write_says_what_to_run_next(
     assert "gputk block removed" in err and "open a new terminal" in err and "source" not in err
 
 
+@WRITES_LIVE
 def test_write_to_a_named_file_outside_home_quotes_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
