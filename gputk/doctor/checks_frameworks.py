@@ -127,7 +127,7 @@ def _evaluate(name: str, ctx: Context) -> Outcome:
     evidence: list[Evidence] = [ev(f"import {name}", desc)]
     if r.get("gpus"):
         evidence.append(ev("GPUs it sees", ", ".join(str(g) for g in r["gpus"])))
-    for key in ("gpu_error", "op_error", "build_error", "runtime_error"):
+    for key in ("gpu_error", "op_error", "build_error", "runtime_error", "log_error"):
         if r.get(key):
             evidence.append(ev(key.replace("_", " "), r[key]))
     for lib in r.get("missing_libs") or []:
@@ -176,12 +176,11 @@ def _gpu_use(name: str, r: dict[str, Any], desc: str, evidence: list[Evidence], 
 
 def _cuda_error(r: dict[str, Any], evidence: list[Evidence]) -> cuda_errors.CudaError | None:
     """A CUDA error code in the probe's errors, with its meaning and layer as evidence."""
-    text = " ".join(str(r.get(k) or "") for k in ("gpu_error", "op_error", "runtime_error"))
+    text = " ".join(str(r.get(k) or "") for k in ("gpu_error", "op_error", "runtime_error", "log_error"))
     explained = cuda_errors.explain(text)
     if explained is not None:
-        evidence.append(
-            ev(f"CUDA error {explained.code}", f"{explained.name}: {explained.text} ({explained.layer})")
-        )
+        label = explained.name if explained.code is None else f"CUDA error {explained.code}"
+        evidence.append(ev(label, f"{explained.name}: {explained.text} ({explained.layer})"))
     return explained
 
 

@@ -19,9 +19,12 @@ from gputk.probes.kernel_log import KernelLogResult
 @dataclass(frozen=True)
 class NvrmRule:
     pattern: re.Pattern[str]
-    summary: str  # may use {0}, {1} for the pattern's groups
+    summary: str  # may use {0}, {1} for the pattern's groups and {gpus} for the GPUs that failed to initialise
     fix: str
     commands: tuple[str, ...]
+
+
+_INIT_FAILED = re.compile(r"GPU ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]): RmInitAdapter failed")
 
 
 NVRM_RULES: tuple[NvrmRule, ...] = (
@@ -54,8 +57,27 @@ NVRM_RULES: tuple[NvrmRule, ...] = (
         (),
     ),
     NvrmRule(
+        re.compile(r"WPR2 already up"),
+        "the firmware (GSP) of {gpus} cannot boot: the GPU is in a bad state left by an earlier driver "
+        "(WPR2 already up)",
+        "Reset the GPU: power the machine off and on (a cold boot, not a warm reboot); reinstalling the driver "
+        "does not help.",
+        ("sudo dmesg | grep -iE 'GSP|WPR2|RmInitAdapter'",),
+    ),
+    NvrmRule(
+        re.compile(r"(?:Cannot initialize GSP firmware RM|failed to wait for GFW.?BOOT)"),
+        "the firmware (GSP) of {gpus} did not start, so the driver could not initialise it",
+        "Power-cycle the machine (cold boot). A GPU that never finishes its own boot (GFW_BOOT) lacks power or "
+        "is faulty: check its power cables and reseat it. If it recurs on a Turing/Ampere/Ada GPU with the "
+        "proprietary module, boot with the GSP firmware off (NVreg_EnableGpuFirmware=0; the open module needs it).",
+        (
+            "echo 'options nvidia NVreg_EnableGpuFirmware=0' | sudo tee /etc/modprobe.d/nvidia-gsp.conf",
+            "sudo update-initramfs -u  # dracut -f on Fedora/RHEL",
+        ),
+    ),
+    NvrmRule(
         re.compile(r"GPU (\S+): RmInitAdapter failed!?\s*(\(\S+\))?"),
-        "the driver could not initialise GPU {0} (RmInitAdapter failed {1}): power, GPU firmware (GSP) or hardware, "
+        "the driver could not initialise {gpus} (RmInitAdapter failed {1}): power, GPU firmware (GSP) or hardware, "
         "not a missing driver",
         "Read the NVRM lines before it; check power cables and cooling, reboot; a recurring failure on one GPU is hardware.",
         ("sudo dmesg | grep -B5 RmInitAdapter", "nvidia-smi -q -d POWER,TEMPERATURE"),
@@ -72,6 +94,14 @@ NVRM_RULES: tuple[NvrmRule, ...] = (
         "Enroll the module signing key (MOK) and reboot, or disable Secure Boot.",
         ("sudo mokutil --import /var/lib/dkms/mok.pub", "sudo reboot"),
     ),
+    NvrmRule(  # last: the rules above name why, when the log says
+        re.compile(r"No NVIDIA (?:graphics adapter|GPU) found"),
+        "the nvidia module loaded but found no NVIDIA GPU it can drive",
+        "If the machine has no NVIDIA GPU, remove the NVIDIA driver packages. If it has one, another driver "
+        "(nouveau, vfio-pci) holds it, it is switched off, or this driver release does not support it: see "
+        "hardware.gpu and driver.gpu-support.",
+        ("lspci -nnk -d 10de:",),
+    ),
 )
 
 
@@ -86,6 +116,11 @@ def kernel_log_unread(kl: KernelLogResult) -> Outcome | None:
     return skipped(f"kernel log not read: {kl.detail}", ev(kl.source, kl.detail))
 
 
+def _init_failed_buses(texts: list[str]) -> list[str]:
+    """The bus ids of the GPUs the driver could not initialise, first-seen order."""
+    return list(dict.fromkeys(m.group(1).lower() for t in texts for m in _INIT_FAILED.finditer(t)))
+
+
 @check("kernel.nvrm", "Driver messages in the kernel log")
 def nvrm(ctx: Context) -> Outcome:
     kl = ctx.kernel_log()
@@ -98,11 +133,10 @@ def nvrm(ctx: Context) -> Outcome:
             m = rule.pattern.search(text)
             if m:
                 groups = [g or "" for g in m.groups()]
-                return failed(
-                    rule.summary.format(*groups).replace(" ()", ""),
-                    [ev(f"kernel log ({kl.source})", text[:300])],
-                    Fix(rule.fix, rule.commands),
-                )
+                buses = _init_failed_buses(texts) if "{gpus}" in rule.summary else []
+                gpus = ("GPU " if len(buses) == 1 else "GPUs ") + ", ".join(buses) if buses else "the GPU"
+                summary = rule.summary.format(*groups, gpus=gpus).replace(" ()", "")
+                return failed(summary, [ev(f"kernel log ({kl.source})", text[:300])], Fix(rule.fix, rule.commands))
     return passed(f"no NVRM message that explains a failure ({kl.detail})", ev(kl.source, kl.detail))
 
 

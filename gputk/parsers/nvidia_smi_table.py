@@ -53,7 +53,24 @@ def _cells(line: str) -> list[str]:
 
 
 def looks_like(text: str) -> bool:
-    return bool(_HEADER.search(text)) or ("Bus-Id" in text and "Memory-Usage" in text)
+    if _HEADER.search(text) or ("Bus-Id" in text and "Memory-Usage" in text):
+        return True
+    return "| MIG devices:" in text or _is_fragment(text)
+
+
+def _is_fragment(text: str) -> bool:
+    """GPU rows pasted without the header (``| 14 NVIDIA ... | 00000000:CC:00.0 Off |`` above
+    ``| 30% 33C P8 4W / 130W | 1MiB / 20475MiB |``): a row with a bus id cell, then a memory cell."""
+    if "MiB /" not in text or "|" not in text:
+        return False
+    previous_bus = False
+    for line in text.splitlines():
+        cells = _cells(line) if line.lstrip().startswith("|") else []
+        if previous_bus and len(cells) > 1 and "MiB /" in cells[1]:
+            return True
+        words = cells[1].split() if len(cells) > 2 else []
+        previous_bus = bool(words) and _row1(cells[0]) is not None and _BUS.fullmatch(words[0]) is not None
+    return False
 
 
 def _row1(cell: str) -> tuple[int, str | None, str | None] | None:
@@ -100,15 +117,28 @@ def _gpu_block(lines: list[str], windows: bool) -> GpuRecord | None:
         rec = replace(rec, display_mode=clean(mode))
     else:
         rec = replace(rec, persistence_mode=to_bool(mode))
-    lost = "ERR!" in lines[0] or (len(lines) > 1 and "ERR!" in lines[1])
+    lost = False
     if len(lines) > 1:
-        rec = _row2(rec, _cells(lines[1]))
+        second = _cells(lines[1])
+        rec = _row2(rec, second)
+        lost = _unreadable(first, second)
     if len(lines) > 2:
         third = _cells(lines[2])
         if len(third) > 2:
             # "Disabled*": a change is pending until reset; the current state is before the star
             rec = replace(rec, mig_mode=to_bool(third[2].strip().rstrip("*")))
     return replace(rec, lost=lost)
+
+
+def _unreadable(first: list[str], second: list[str]) -> bool:
+    """A GPU that stopped answering shows ``ERR!`` in its readings (temperature, utilisation, ECC,
+    several at once); one ``ERR!`` beside readable values (a fan sensor, a power reading) is not a
+    lost GPU: it still reports its temperature and load."""
+    words = second[0].replace("ERR!", " ERR! ").split() if second else []
+    errors = words.count("ERR!") + sum(cell.split().count("ERR!") for cell in second[1:])
+    errors += first[2].split().count("ERR!") if len(first) > 2 else 0
+    temp_unread = len(words) > 1 and words[1] == "ERR!"
+    return errors >= 2 or temp_unread
 
 
 def _row2(rec: GpuRecord, second: list[str]) -> GpuRecord:
@@ -138,12 +168,13 @@ def _row2(rec: GpuRecord, second: list[str]) -> GpuRecord:
     return rec
 
 
-def _sections(text: str) -> tuple[list[list[str]], list[str], list[str]]:
-    """GPU blocks, MIG rows and process rows, split by the ``|===`` and ``+---`` rules."""
+def _sections(text: str, fragment: bool = False) -> tuple[list[list[str]], list[str], list[str]]:
+    """GPU blocks, MIG rows and process rows, split by the ``|===`` and ``+---`` rules; a
+    ``fragment`` (GPU rows without the header) starts with the GPU rows."""
     blocks: list[list[str]] = []
     mig_rows: list[str] = []
     proc_rows: list[str] = []
-    section = "preamble"
+    section = "gpus" if fragment else "preamble"
     current: list[str] = []
     for raw in text.splitlines():
         line = raw.rstrip()
@@ -167,7 +198,7 @@ def _sections(text: str) -> tuple[list[list[str]], list[str], list[str]]:
                 continue
             if stripped.startswith("|"):
                 current.append(stripped)
-            elif stripped:
+            elif stripped and (current or blocks or not fragment):  # text above a fragment is skipped
                 if current:
                     blocks.append(current)
                 current = []
@@ -230,7 +261,8 @@ def parse_nvidia_smi_table(text: str) -> ParseResult:
             version=clean(head.group("driver")), cuda_driver_version=clean(cuda), source=SOURCE
         )
     windows = "TCC/WDDM" in text or "WDDM/TCC" in text
-    blocks, mig_rows, proc_rows = _sections(text)
+    fragment = head is None and "|=" not in text and "+=" not in text
+    blocks, mig_rows, proc_rows = _sections(text, fragment)
     gpus: dict[int, GpuRecord] = {}
     warnings: list[str] = []
     for block in blocks:
@@ -240,6 +272,12 @@ def parse_nvidia_smi_table(text: str) -> ParseResult:
         index = rec.index
         if driver is not None:
             rec = replace(rec, driver_version=driver.version, cuda_driver_version=driver.cuda_driver_version)
+        if not rec.lost and any("ERR!" in line for line in block):
+            where = f" ({rec.pci_bus_id})" if rec.pci_bus_id else ""
+            warnings.append(
+                f"nvidia-smi table: GPU {index}{where} printed ERR! for one reading (fan or power sensor) "
+                "but still reports its temperature and load"
+            )
         gpus[index] = rec
     migs: dict[int, list[MigDevice]] = {}
     for row in mig_rows:
@@ -252,6 +290,8 @@ def parse_nvidia_smi_table(text: str) -> ParseResult:
         if proc:
             procs.setdefault(proc[0], []).append(proc[1])
     for idx in sorted(set(migs) | set(procs)):
+        if idx not in gpus and idx in migs and not blocks:  # only the MIG table was pasted
+            gpus[idx] = GpuRecord(source=SOURCE, index=idx, vendor="nvidia", mig_mode=True)
         if idx not in gpus:
             warnings.append(f"nvidia-smi table: MIG or process rows name GPU {idx}, which has no GPU row")
             continue

@@ -83,7 +83,7 @@ _PATTERNS: tuple[tuple[ToolProblem, str, re.Pattern[str]], ...] = (
     (
         "gpu-lost",
         "device handle for",
-        re.compile(r"Unable to determine the device handle for (?:GPU|gpu)", re.I),
+        re.compile(r"Unable to (?:determine|detect) the device handle for (?:GPU|gpu)", re.I),
     ),
     ("gpu-lost", "gpu is lost", re.compile(r"GPU is lost\. Reboot the system", re.I)),
     (
@@ -139,8 +139,11 @@ MEANING: dict[str, str] = {
 
 # "NVML library version: 550.144" follows the mismatch message on R5xx drivers.
 _NVML_VERSION = re.compile(r"NVML library version:\s*(\d+\.\d+(?:\.\d+)?)", re.I)
-# "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error"
-_LOST_BUS = re.compile(r"device handle for GPU\s*([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])")
+# "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error"; newer drivers name the
+# index first: "... for GPU1: 0000:E1:00.0: Unknown Error"
+_LOST_BUS = re.compile(
+    r"device handle for GPU[ \t]?(?:(\d{1,3}):[ \t]+)?([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])"
+)
 
 
 def _missing_tool(text: str) -> int | None:
@@ -171,7 +174,12 @@ def find_problems(text: str) -> tuple[ToolProblem, ...]:
     missing = _missing_tool(text)
     if missing is not None and "command-not-found" not in (p for _, p in found):
         found.append((missing, "command-not-found"))
-    return tuple(p for _, p in sorted(found))
+    problems = tuple(p for _, p in sorted(found))
+    if "gpu-lost" in problems:
+        # nvidia-smi ends with "No devices were found" when every handle failed: the GPUs are
+        # there but lost, which is the more specific finding
+        problems = tuple(p for p in problems if p != "no-devices")
+    return problems
 
 
 def parse_tool_errors(text: str) -> ParseResult:
@@ -187,8 +195,9 @@ def parse_tool_errors(text: str) -> ParseResult:
     if m:
         driver = DriverInfo(nvml_version=m.group(1), source=SOURCE)
     lost: list[GpuRecord] = []
-    for bus in _LOST_BUS.findall(text):
+    for index, bus in _LOST_BUS.findall(text):
         bus_id = normalize_bus_id(bus)
         if bus_id and all(g.pci_bus_id != bus_id for g in lost):
-            lost.append(GpuRecord(source=SOURCE, pci_bus_id=bus_id, vendor="nvidia", lost=True))
+            idx = int(index) if index else None
+            lost.append(GpuRecord(source=SOURCE, index=idx, pci_bus_id=bus_id, vendor="nvidia", lost=True))
     return ParseResult(format="tool-error", gpus=tuple(lost), driver=driver, problems=problems)

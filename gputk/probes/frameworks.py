@@ -16,7 +16,8 @@ Result keys (absent when unknown): ``status`` ("ok" | "not-installed" |
 ``cuda_build`` ("12.4"), ``cuda_major_build`` (from a wheel name such as
 cupy-cuda12x), ``cudnn_build``, ``cpu_only_build``, ``gpu_count``, ``gpus``,
 ``arch_list`` (["sm_80", "compute_90"]), ``op_ok``, ``op_error``,
-``gpu_error``, ``missing_libs`` (sonames from TensorFlow's dso_loader lines),
+``gpu_error``, ``missing_libs`` (sonames from TensorFlow's dso_loader lines), ``log_error`` (the
+line of stderr that says why CUDA failed when the framework fell back to the CPU without raising),
 ``detail``.
 """
 
@@ -42,6 +43,36 @@ _PACKAGE_DIR = {"tensorflow": "tensorflow", "cupy": "cupy", "numba": "numba", "t
 _DSO_MISSING = re.compile(r"Could not load dynamic library '([^']+)'")
 # "Loaded runtime CuDNN library: 9.1.0 but source was compiled with: 9.3.0.  CuDNN library needs ..."
 _CUDNN_SKEW = re.compile(r"Loaded runtime CuDNN library: (\d{1,3}(?:\.\d{1,4}){0,3}) but source was compiled with:? (\d{1,3}(?:\.\d{1,4}){0,3})")
+
+# What XLA (JAX, TensorFlow) logs on stderr when CUDA fails, while the framework itself quietly falls back
+# to the CPU: "failed call to cuInit: INTERNAL: CUDA error: ... CUDA_ERROR_NO_DEVICE: ...",
+# "CUDA backend failed to initialize: ...", "An NVIDIA GPU may be present on this machine, but a
+# CUDA-enabled jaxlib is not installed.", TensorFlow's "Could not find cuda drivers on your machine" and
+# "Cannot dlopen some GPU libraries."
+_LOG_ERROR_MARKERS = (
+    "failed call to cuinit",
+    "cuda backend failed to initialize",
+    "cuda-enabled jaxlib is not installed",
+    "found no nvidia driver",
+    "could not find cuda drivers",
+    "cannot dlopen some gpu libraries",
+    "cuda_error_",
+)
+
+
+def _logged_cuda_error(stderr: str) -> str | None:
+    """The (up to three different) lines of a framework's stderr that say why CUDA failed, or None."""
+    found: list[str] = []
+    for line in stderr[-200_000:].splitlines():
+        low = line.lower()
+        if any(marker in low for marker in _LOG_ERROR_MARKERS):
+            text = line.strip()[:400]
+            if text not in found:
+                found.append(text)
+            if len(found) == 3:
+                break
+    return " | ".join(found) or None
+
 
 _PRELUDE = r"""
 import json, sys
@@ -227,6 +258,9 @@ def _parse_child(name: str, stdout: str, stderr: str) -> dict[str, Any]:
     missing = sorted(set(_DSO_MISSING.findall(stderr)))
     if missing:
         data["missing_libs"] = missing
+    logged = _logged_cuda_error(stderr)
+    if logged and not data.get("gpu_count"):
+        data.setdefault("log_error", logged)
     skew = _CUDNN_SKEW.search(stderr[-200_000:])
     if skew:  # TensorFlow/XLA's own check: the cuDNN it loaded vs the one it was built with
         data.setdefault("cudnn_loaded", skew.group(1))

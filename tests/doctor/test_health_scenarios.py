@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from gputk.doctor.runner import diagnose
 from gputk.models.doctor import DoctorReport
 from gputk.probes import kernel_log
@@ -563,18 +565,25 @@ def test_gpu_gone_from_the_bus_is_not_no_gpu(snap: SnapshotWriter) -> None:
     assert "has no NVIDIA GPU" not in c.fix.text and "reseat" in c.fix.text
 
 
-def test_failed_nvml_points_at_the_kernel_log_not_a_reinstall(snap: SnapshotWriter) -> None:
+@pytest.mark.parametrize(
+    ("log", "explanation"),
+    [
+        ("api-mismatch-gsp-firmware-dmesg.txt", "user-space driver 570.153.02 talks"),
+        ("rminitadapter-gsp-gfw-boot-3090.txt", "the firmware (GSP) of GPU 0000:98:00.0 did not start"),
+    ],
+)
+def test_failed_nvml_points_at_the_kernel_log_not_a_reinstall(snap: SnapshotWriter, log: str, explanation: str) -> None:
     m = HEALTHY.but(
         nvml="error",
         nvml_detail="nvmlInit failed: NVMLError_Unknown: Unknown Error",
         smi=None,
-        kernel_log=klog("api-mismatch-gsp-firmware-dmesg.txt"),
+        kernel_log=klog(log),
         frameworks={},
     )
     report = run(snap, m)
     assert bad(report) == {"driver.nvml": "fail", "kernel.nvrm": "fail"}
     fix = report.get("driver.nvml").fix
-    assert fix.text.startswith("The kernel log explains it (kernel.nvrm: user-space driver 570.153.02 talks")
+    assert fix.text.startswith(f"The kernel log explains it (kernel.nvrm: {explanation}")
     assert not any("apt-get install" in c for c in fix.commands)
 
 

@@ -50,6 +50,8 @@ PARSERS: dict[str, tuple[Callable[[str], object], tuple[str, ...]]] = {
             _TABLE + "|=====|\n|   0  NVIDIA H100   On  | 00000000:18:00.0 Off |  0 |\n| N/A ",
             _TABLE + "| Processes:   |\n|=====|\n|    0   N/A  N/A   1234   C   ",
             _TABLE + "| MIG devices:   |\n|=====|\n|  0  ",
+            "|  14  NVIDIA RTX   On  |   00000000:CC:00.0 Off |   Off |\n|ERR!   68C  ",  # rows without header
+            "| MIG devices:   |\n|  1    3   0   0  |  14366MiB / ",
         ),
     ),
     "nvidia-smi-q": (
@@ -63,7 +65,10 @@ PARSERS: dict[str, tuple[Callable[[str], object], tuple[str, ...]]] = {
     "inxi": (parse_inxi, ("Graphics:  Device-1: NVIDIA ", "Graphics:  Card: ")),
     "hwinfo": (parse_hwinfo, ("29: PCI 100.0: 0300 VGA compatible controller (VGA)\n  Model: ",)),
     "proc-driver": (parse_proc_driver_version, ("NVRM version: NVIDIA UNIX Open Kernel Module for ",)),
-    "tool-errors": (parse_tool_errors, ("bash: nvidia-smi", "Unable to determine the device handle for GPU")),
+    "tool-errors": (
+        parse_tool_errors,
+        ("bash: nvidia-smi", "Unable to determine the device handle for GPU", "device handle for GPU1: "),
+    ),
     "nvcc": (parse_nvcc_version, ("Cuda compilation tools, release ",)),
     "cudnn-header": (parse_cudnn_header, ("#define CUDNN_MAJOR ",)),
     "cuda-version-txt": (parse_version_txt, ("CUDA Version ",)),

@@ -1,0 +1,80 @@
+"""Real kernel logs from public issues (tests/fixtures/kernel-log/, SOURCES.md): the driver's own messages
+name the cause (GPU firmware that did not boot, a GPU left in a bad state, a module without a GPU, the
+GPUs that failed to initialise), and a failed NVML defers to them instead of "reinstall the driver"."""
+
+from __future__ import annotations
+
+import pytest
+
+from gputk.snapshot import SnapshotWriter
+from tests.doctor.scenarios import HEALTHY
+from tests.doctor.test_health_scenarios import bad, klog
+from tests.doctor.test_scenarios import run, sole_failure
+
+
+@pytest.mark.parametrize(
+    ("fixture", "summary"),
+    [
+        (
+            "gsp-wpr2-already-up.txt",
+            "the firmware (GSP) of GPU 0000:a1:00.0 cannot boot: the GPU is in a bad state left by an earlier "
+            "driver (WPR2 already up)",
+        ),
+        (
+            "rminitadapter-gsp-gfw-boot-3090.txt",
+            "the firmware (GSP) of GPU 0000:98:00.0 did not start, so the driver could not initialise it",
+        ),
+        (
+            "rminitadapter-openshift-two-gpus.txt",
+            "the driver could not initialise GPUs 0000:04:01.0, 0000:04:02.0 (RmInitAdapter failed "
+            "(0x11:0x45:2525)): power, GPU firmware (GSP) or hardware, not a missing driver",
+        ),
+        (
+            "rminitadapter-vmware-journal-oops.txt",
+            "the driver could not initialise GPU 0000:13:00.0 (RmInitAdapter failed (0x26:0x56:1463)): power, "
+            "GPU firmware (GSP) or hardware, not a missing driver",
+        ),
+        (
+            "cannot-attach-gpu-cmp40hx.txt",
+            "the driver could not initialise GPU 0000:01:00.0 (RmInitAdapter failed (0x22:0x56:894)): power, "
+            "GPU firmware (GSP) or hardware, not a missing driver",
+        ),
+        ("no-nvidia-adapter-found-amd.txt", "the nvidia module loaded but found no NVIDIA GPU it can drive"),
+    ],
+)
+def test_nvrm_message_names_the_cause(snap: SnapshotWriter, fixture: str, summary: str) -> None:
+    _r, c = sole_failure(snap, HEALTHY.but(kernel_log=klog(fixture)), "kernel.nvrm")
+    assert c.summary == summary
+    assert "reinstall the driver" not in c.fix.text.lower()
+
+
+def test_gsp_fix_is_a_cold_boot_then_the_firmware_switch() -> None:
+    from gputk.doctor.checks_system import NVRM_RULES
+
+    gsp = next(r for r in NVRM_RULES if r.pattern.search("RmInitAdapter: Cannot initialize GSP firmware RM"))
+    assert gsp.fix.startswith("Power-cycle the machine (cold boot)")
+    assert any("NVreg_EnableGpuFirmware=0" in c for c in gsp.commands)
+    wpr2 = next(r for r in NVRM_RULES if r.pattern.search("_kgspBootGspRm: unexpected WPR2 already up"))
+    assert wpr2 is not gsp and "cold boot" in wpr2.fix
+
+
+@pytest.mark.parametrize(
+    ("fixture", "status", "summary"),
+    [
+        (
+            "xid31-mmu-fault-rtx4090-x2.txt",
+            "warn",
+            "Xid 31 on 0000:01:00.0: GPU memory page fault (an application fault)",
+        ),
+        (
+            "xid31-62-45-chia.txt",
+            "fail",
+            "Xid 62 on 0000:0a:00.0: Internal micro-controller halt (a driver/firmware error); also Xid 31, 45",
+        ),
+    ],
+)
+def test_real_xid_sequences_rank_the_worst(snap: SnapshotWriter, fixture: str, status: str, summary: str) -> None:
+    report = run(snap, HEALTHY.but(kernel_log=klog(fixture)))
+    c = report.get("gpu.xid")
+    assert (c.status, c.summary.startswith(summary)) == (status, True), c.summary
+    assert bad(report) == {"gpu.xid": status}

@@ -1,0 +1,146 @@
+"""Real pastes from public issues (tests/fixtures/SOURCES.md, "More pastes from public issues") read the
+way a user needs them: GPUs by name and bus id, driver and CUDA versions, memory, and what an error
+message means. Each class was read wrong or refused before: rows pasted without the table header, a
+single ERR! reading taken for a lost GPU, lost-GPU messages that name an index before the bus id, the
+"detect" wording of the same message, "No devices were found" after lost GPUs, a MIG table alone."""
+
+from __future__ import annotations
+
+from gputk.models.gpu import ParseResult
+from gputk.parsers.sniff import parse_any
+from gputk.parsers.tool_errors import find_problems
+from tests.conftest import FIXTURES
+
+
+def read(kind: str, name: str) -> ParseResult:
+    return parse_any((FIXTURES / kind / name).read_text(encoding="utf-8"), name)
+
+
+def rows(r: ParseResult) -> list[tuple[object, ...]]:
+    return [(g.index, g.name, g.pci_bus_id, g.memory_total_mib, g.lost) for g in r.gpus]
+
+
+# -- nvidia-smi tables ----------------------------------------------------------------------------------
+
+
+def test_rows_pasted_without_header_are_read_and_one_err_reading_is_not_a_lost_gpu() -> None:
+    r = read("nvidia-smi-table", "ada-fan-err-rows-only.txt")
+    assert r.format == "nvidia-smi-table"
+    assert rows(r) == [
+        (13, "NVIDIA RTX 4000 Ada Gene", "0000:c9:00.0", 20475, False),
+        (14, "NVIDIA RTX 4000 Ada Gene", "0000:cc:00.0", 20475, False),
+    ]
+    gpu14 = r.gpus[1]
+    assert (gpu14.temperature_c, gpu14.utilization_gpu_pct, gpu14.power_draw_w) == (68, 93, 99.0)
+    assert "gpu-lost" not in r.problems
+    assert any("GPU 14 (0000:cc:00.0) printed ERR!" in w for w in r.warnings)
+    assert any("header line is missing" in w for w in r.warnings)
+
+
+def test_azure_row_with_err_power_keeps_its_32_bit_domain_and_stays_healthy() -> None:
+    r = read("nvidia-smi-table", "v100-azure-power-err-row-only.txt")
+    assert rows(r) == [(1, "Tesla V100-PCIE", "8ed0:00:00.0", 16160, False)]
+    g = r.gpus[0]
+    assert (g.temperature_c, g.power_draw_w, g.power_limit_w) == (29, None, 250.0)
+    assert r.problems == ()
+
+
+def test_a_gpu_with_err_in_every_reading_is_lost() -> None:
+    """The lost-GPU row shape, built from the real Azure row above with its readings turned to ERR!."""
+    text = (FIXTURES / "nvidia-smi-table" / "v100-azure-power-err-row-only.txt").read_text(encoding="utf-8")
+    text = text.replace("| N/A   29C    P0   ERR! / 250W |", "|ERR!  ERR!  ERR!   ERR! / ERR! |")
+    r = parse_any(text)
+    assert [(g.pci_bus_id, g.lost) for g in r.gpus] == [("8ed0:00:00.0", True)]
+    assert r.problems == ("gpu-lost",)
+
+
+def test_mig_devices_table_alone_lists_its_gpus_and_instances() -> None:
+    r = read("nvidia-smi-table", "mig-devices-table-only.txt")
+    assert [(g.index, g.mig_mode, g.name) for g in r.gpus] == [(1, True, None), (2, True, None)]
+    assert [(m.gpu_instance_id, m.compute_instance_id, m.memory_total_mib) for m in r.gpus[0].mig_devices] == [
+        (3, 0, 19968),
+        (5, 0, 19968),
+        (6, 0, 19968),
+    ]
+    assert [m.gpu_instance_id for m in r.gpus[1].mig_devices] == [3]
+
+
+def test_wsl_table_with_cuda_err_and_a_windows_driver_version() -> None:
+    """On WSL nvidia-smi (545.46) and the Windows driver (546.80) differ; the driver is the Windows one."""
+    r = read("nvidia-smi-table", "wsl-545-smi-546-driver-cuda-err.txt")
+    assert r.driver is not None and (r.driver.version, r.driver.cuda_driver_version) == ("546.80", None)
+    assert rows(r) == [(0, "NVIDIA GeForce RTX 3060", "0000:01:00.0", 6144, False)]
+
+
+def test_proxmox_table_with_cuda_na_and_root_prompt() -> None:
+    r = read("nvidia-smi-table", "pve-550-cuda-na-root-prompt.txt")
+    assert r.driver is not None and (r.driver.version, r.driver.cuda_driver_version) == ("550.54.10", None)
+    assert rows(r) == [(0, "NVIDIA GeForce GTX 1660", "0000:03:00.0", 6144, False)]
+    assert (r.gpus[0].memory_used_mib, r.gpus[0].persistence_mode) == (2079, True)
+
+
+def test_indented_windows_table_cut_mid_row_keeps_both_gpus() -> None:
+    r = read("nvidia-smi-table", "win-517-indented-two-gpus-cut.txt")
+    assert r.driver is not None and (r.driver.version, r.driver.cuda_driver_version) == ("517.48", "11.7")
+    assert [(g.pci_bus_id, g.memory_total_mib, g.display_mode) for g in r.gpus] == [
+        ("0000:0a:00.0", 11264, "WDDM"),
+        ("0000:43:00.0", 11264, "WDDM"),
+    ]
+
+
+def test_windows_table_under_an_unusual_prompt() -> None:
+    r = read("nvidia-smi-table", "win-526-odd-prompt-cut.txt")
+    assert r.driver is not None and (r.driver.version, r.driver.cuda_driver_version) == ("526.47", "12.0")
+    assert [(g.pci_bus_id, g.memory_used_mib, g.memory_total_mib) for g in r.gpus] == [("0000:0b:00.0", 1619, 12288)]
+
+
+def test_inline_backtick_exe_table_with_windows_processes() -> None:
+    r = read("nvidia-smi-table", "wsl-460-inline-backtick-exe.txt")
+    assert r.driver is not None and r.driver.version == "460.15"
+    (g,) = r.gpus
+    assert (g.name, g.pci_bus_id, g.memory_total_mib) == ("GeForce RTX 207", "0000:01:00.0", 8192)
+    assert [(p.pid, p.type) for p in g.processes] == [(1752, "C+G"), (2424, "C+G")]
+
+
+def test_container_banner_then_table_cut_at_its_header() -> None:
+    r = read("nvidia-smi-table", "container-banner-cut-at-header.txt")
+    assert r.format == "nvidia-smi-table" and r.gpus == ()
+    assert r.driver is not None and (r.driver.version, r.driver.cuda_driver_version) == ("525.85.12", "12.0")
+
+
+# -- messages -------------------------------------------------------------------------------------------
+
+
+def test_indexed_lost_gpu_messages_name_both_gpus_and_no_devices_is_not_no_gpu() -> None:
+    r = read("errors", "wsl-tcc-handles-indexed-no-devices.txt")
+    assert [(g.index, g.pci_bus_id, g.lost) for g in r.gpus] == [(0, "0000:c1:00.0", True), (1, "0000:e1:00.0", True)]
+    assert r.problems == ("gpu-lost",)  # "No devices were found" follows from the lost handles
+
+
+def test_no_devices_alone_still_means_zero_gpus() -> None:
+    assert find_problems("No devices were found\n") == ("no-devices",)
+
+
+def test_lost_gpu_message_variants() -> None:
+    spaced = read("errors", "lost-handle-space-root-prompt.txt")
+    assert [(g.pci_bus_id, g.lost) for g in spaced.gpus] == [("0000:0b:00.0", True)]
+    detect = read("errors", "lost-handle-detect-wording-backticks.txt")
+    assert detect.problems == ("gpu-lost",)
+    assert [(g.pci_bus_id, g.vendor) for g in detect.gpus] == [("0000:b1:00.0", "nvidia")]
+    masked = read("errors", "lost-handle-masked-bus.txt")  # "GPU 000:BA:80.0": no bus id is invented
+    assert masked.problems == ("gpu-lost",) and masked.gpus == ()
+
+
+def test_driver_not_loaded_with_the_shutdown_line_of_wsl() -> None:
+    r = read("errors", "wsl-driver-not-loaded-shutdown-line.txt")
+    assert r.problems == ("driver-not-loaded",) and r.gpus == ()
+
+
+# -- CSV ------------------------------------------------------------------------------------------------
+
+
+def test_windows_csv_with_an_unknown_error_cell() -> None:
+    r = read("nvidia-smi-csv", "win-442-unknown-error-cell.txt")
+    (g,) = r.gpus
+    assert (g.name, g.utilization_gpu_pct, g.temperature_c) == ("GeForce RTX 2080 Ti", 100, 56)
+    assert (g.power_draw_w, g.power_limit_w) == (228.82, 210.0)
