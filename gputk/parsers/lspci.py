@@ -56,7 +56,7 @@ _PROGIF = re.compile(r"\(prog-if [^()]*\)")
 _TRAILING_ID = re.compile(r"\[(?P<id>[0-9a-fA-F]{4})\]\s*$")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _BRACKETED = re.compile(r"\[([^\[\]]+)\]")
-_UNNAMED = re.compile(r"^Device [0-9a-fA-F]{4}$")
+_UNNAMED = re.compile(r"^Device(?: [0-9a-fA-F]{4})?$")
 _VENDOR_PREFIXES = (
     "NVIDIA Corporation",
     "Advanced Micro Devices, Inc. [AMD/ATI]",

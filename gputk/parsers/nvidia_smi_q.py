@@ -128,9 +128,31 @@ def looks_like(text: str) -> bool:
     head = text[:20000]
     if _BANNER in head:
         return True
-    return ("Product Name" in head or "Attached GPUs" in head) and any(
-        _GPU_LINE.match(line.strip()) for line in head.split("\n") if line.startswith("GPU")
-    )
+    has_gpu_line = any(_GPU_LINE.match(line.strip()) for line in head.split("\n") if line.startswith("GPU"))
+    return (("Product Name" in head or "Attached GPUs" in head) and has_gpu_line) or _fragment_bus(head) is not None
+
+
+# "        Bus Id                            : 00000000:82:00.0" inside the PCI section
+_BUS_LINE = re.compile(r"^[ \t]*Bus Id[ \t]*:[ \t]*([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])", re.M)
+
+
+def _fragment_bus(text: str) -> str | None:
+    """The bus id of a part of one GPU's log pasted without the banner and its ``GPU <bus id>`` line
+    (it must still say ``GPU UUID`` or ``Product Name``), or None."""
+    if "GPU UUID" not in text and "Product Name" not in text:
+        return None
+    if any(_GPU_LINE.match(line.strip()) for line in text.split("\n") if line.startswith("GPU")):
+        return None
+    m = _BUS_LINE.search(text)
+    return m.group(1) if m else None
+
+
+def _as_one_gpu(text: str, bus: str) -> str:
+    """The fragment under a ``GPU <bus id>`` line, its lines indented one level below it."""
+    lines = text.split("\n")
+    indents = [len(line) - len(line.lstrip(" ")) for line in lines if line.strip()]
+    pad = " " * max(0, 4 - min(indents, default=4))
+    return f"GPU {bus}\n" + "\n".join(pad + line for line in lines)
 
 
 def _mig_devices(gpu: _Node) -> tuple[MigDevice, ...]:
@@ -248,6 +270,11 @@ def parse_nvidia_smi_q(text: str) -> ParseResult:
     """Every GPU of an ``nvidia-smi -q`` log; ``format=None`` if the text is not one."""
     if not looks_like(text):
         return ParseResult(format=None)
+    bus = _fragment_bus(text[:20000]) if _BANNER not in text[:20000] else None
+    fragment_warning = []
+    if bus is not None:
+        text = _as_one_gpu(text, bus)
+        fragment_warning = [f"nvidia-smi -q: a part of one GPU's log (GPU {bus}) without its header"]
     root = _tree(text)
     version = root.value_of("Driver Version", "KMD Version")
     cuda = root.value_of("CUDA Version", "CUDA UMD Version", "CUDA Driver Version")
@@ -255,7 +282,7 @@ def parse_nvidia_smi_q(text: str) -> ParseResult:
     gpu_nodes = [c for c in root.children if _GPU_LINE.fullmatch(c.key) and c.value is None]
     gpus = tuple(_gpu(n, i, driver) for i, n in enumerate(gpu_nodes))
     problems: list[ToolProblem] = list(find_problems(text))
-    warnings: list[str] = []
+    warnings: list[str] = fragment_warning
     attached = to_int(root.value_of("Attached GPUs"))
     if any(g.lost for g in gpus) and "gpu-lost" not in problems:
         problems.append("gpu-lost")

@@ -14,8 +14,9 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gputk.compat.gpus import arch_name, lookup
+from gputk.compat.gpus import arch_name, lookup, pci_name
 from gputk.models.gpu import GpuRecord, normalize_bus_id
+from gputk.parsers.pci_ids import product_name
 
 _PRIORITY = (
     ("nvml", 0),
@@ -125,6 +126,9 @@ def _merge_group(group: Sequence[GpuRecord]) -> MergedGpu:
             cc_source = "table"
     if merged.compute_capability and not merged.architecture:
         merged = dataclasses.replace(merged, architecture=arch_name(merged.compute_capability))
+    table_name = pci_name(merged.pci_device_id) if merged.name is None and merged.vendor == "nvidia" else None
+    if table_name:  # a source that gave only the device id (lspci "Device [10de:1d81]", part of an -q log)
+        merged = dataclasses.replace(merged, name=product_name(table_name))
     sources = tuple(dict.fromkeys(r.source for r in group))
     return MergedGpu(merged, sources, cc_source)
 

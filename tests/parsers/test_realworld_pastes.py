@@ -144,3 +144,53 @@ def test_windows_csv_with_an_unknown_error_cell() -> None:
     (g,) = r.gpus
     assert (g.name, g.utilization_gpu_pct, g.temperature_c) == ("GeForce RTX 2080 Ti", 100, 56)
     assert (g.power_draw_w, g.power_limit_w) == (228.82, 210.0)
+
+
+# -- nvidia-smi -q --------------------------------------------------------------------------------------
+
+
+def test_q_pci_section_pasted_alone_is_one_gpu_named_from_the_table() -> None:
+    r = read("nvidia-smi-q", "titanv-pci-section-fragment.txt")
+    assert r.format == "nvidia-smi-q"
+    (g,) = r.gpus
+    assert (g.pci_bus_id, g.uuid, g.pci_device_id) == (
+        "0000:82:00.0",
+        "GPU-e2336a65-b527-8ba6-c005-209ebc071c78",
+        "1d81",
+    )
+    assert any("without its header" in w for w in r.warnings)
+    from gputk.probes.merge import merge_records
+
+    (merged,) = merge_records(r.gpus)
+    assert (merged.record.name, merged.record.compute_capability) == ("TITAN V", "7.0")
+
+
+def test_q_logs_of_r410_and_wsl_r510() -> None:
+    old = read("nvidia-smi-q", "gtx960m-410-a-fence-cut.txt")
+    assert old.driver is not None and (old.driver.version, old.driver.cuda_driver_version) == ("410.72", "10.0")
+    assert [(g.name, g.pci_bus_id, g.uuid) for g in old.gpus] == [
+        ("GeForce GTX 960M", "0000:01:00.0", "GPU-101b1cf0-fdf7-b374-a62c-76b25134fcf2")
+    ]
+    wsl = read("nvidia-smi-q", "wsl-510-gtx1650ti-maxq-a-cut.txt")
+    assert wsl.driver is not None and (wsl.driver.version, wsl.driver.cuda_driver_version) == ("510.06", "11.6")
+    (g,) = wsl.gpus
+    assert (g.name, g.display_mode, g.pci_bus_id) == (
+        "NVIDIA GeForce GTX 1650 Ti with Max-Q Design",
+        "WDDM",
+        "0000:01:00.0",
+    )
+
+
+# -- lspci ----------------------------------------------------------------------------------------------
+
+
+def test_lspci_unnamed_device_with_unknown_header_is_not_called_device() -> None:
+    r = read("lspci", "gt650m-vvnn-unknown-header-rev-ff.txt")
+    (g,) = r.gpus
+    assert (g.vendor, g.name, g.pci_device_id, g.kernel_driver) == ("nvidia", None, "0fd1", "nvidia")
+    assert any("rev ff" in w for w in r.warnings)
+
+
+def test_lspci_rev_glued_to_ids_and_two_commands() -> None:
+    r = read("lspci", "gtx560ti-vnn-rev-glued-two-commands.txt")
+    assert [(g.name, g.pci_bus_id, g.pci_device_id) for g in r.gpus] == [("GeForce GTX 560 Ti", "0000:01:00.0", "1200")]
