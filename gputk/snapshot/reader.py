@@ -79,6 +79,8 @@ class SnapshotHost:
                     _HINT,
                 )
         self._root: Parts = (*self._base, ROOT)
+        self._nodes: dict[str, Node | None] = {}
+        self._resolved: dict[tuple[str, bool], str | None] = {}
         where = f"{directory}: {MANIFEST}"
         raw = self._tree.read((*self._base, MANIFEST), MAX_MANIFEST_BYTES + 1)
         if raw is None:
@@ -109,10 +111,24 @@ class SnapshotHost:
         return (*self._root, *(p for p in vpath.split("/") if p))
 
     def _node(self, vpath: str) -> Node | None:
-        return self._tree.node(self._parts(vpath))
+        # A snapshot does not change while it is read: each path is looked up once (the
+        # checks ask for the same /proc and /sys paths many times over).
+        try:
+            return self._nodes[vpath]
+        except KeyError:
+            node = self._nodes[vpath] = self._tree.node(self._parts(vpath))
+            return node
 
     def _resolve(self, path: str, follow_last: bool = True) -> str | None:
         """Resolve a virtual absolute path through the snapshot's links; None on a loop."""
+        key = (path, follow_last)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            resolved = self._resolved[key] = self._resolve_uncached(path, follow_last)
+            return resolved
+
+    def _resolve_uncached(self, path: str, follow_last: bool) -> str | None:
         parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
         resolved = "/"
         hops = 0
