@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,97 @@ CLASS_WORDS = {
 }
 
 
-@lru_cache(maxsize=1)
-def xid_catalogue() -> dict[str, dict[str, Any]]:
-    """gputk/doctor/data/xid.json: Xid code -> name, class, action."""
-    text = (Path(__file__).resolve().parent / "data" / "xid.json").read_text(encoding="utf-8")
+@lru_cache(maxsize=2)
+def _data(name: str) -> dict[str, dict[str, Any]]:
+    text = (Path(__file__).resolve().parent / "data" / name).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def xid_catalogue() -> dict[str, dict[str, Any]]:
+    """gputk/doctor/data/xid.json: Xid code -> name, class, action."""
+    return _data("xid.json")
+
+
+def sxid_catalogue() -> dict[str, dict[str, Any]]:
+    """gputk/doctor/data/sxid.json: NVSwitch SXid code -> name, effect, action."""
+    return _data("sxid.json")
+
+
+# "20034, Fatal, Link 28 LTSSM Fault Up" / "22013, Non-fatal, Link 00 Minion Link DLREQ interrupt"
+_SXID_SEVERITY = re.compile(r"^(Fatal|Non-fatal)\b,?\s*(?:Link (\d{1,3}) )?(.{0,120})", re.I)
+
+
+@dataclass
+class _SwitchErrors:
+    """One SXid code on one NVSwitch: how bad it said it was, its links, how often."""
+
+    code: int
+    bus: str | None
+    fatal: bool | None = None
+    text: str = ""
+    links: list[str] = field(default_factory=list)
+    count: int = 0
+    line: str = ""
+
+
+def _switch_errors(events: tuple[XidEvent, ...]) -> list[_SwitchErrors]:
+    """SXid lines grouped by (code, switch); the driver prints one message over several lines
+    (severity and description, then ``Severity N Engine instance``, then ``Data {...}``)."""
+    groups: dict[tuple[int, str | None], _SwitchErrors] = {}
+    for x in events:
+        g = groups.setdefault((x.code, x.bus_id), _SwitchErrors(x.code, x.bus_id))
+        m = _SXID_SEVERITY.match(x.detail)
+        if not m:
+            continue
+        g.count += 1
+        g.fatal = bool(g.fatal) or m.group(1).lower() == "fatal"
+        g.text = g.text or m.group(3).strip()
+        g.line = g.line or x.line
+        if m.group(2) and m.group(2) not in g.links:
+            g.links.append(m.group(2))
+    return list(groups.values())
+
+
+def _sxid_part(events: tuple[XidEvent, ...]) -> tuple[Outcome, Fix | None] | None:
+    """The NVSwitch part of gpu.xid: fail on a fatal SXid (with its fix), warn on one whose severity
+    is unknown, pass on non-fatal ones; None without SXid lines."""
+    groups = _switch_errors(events)
+    if not groups:
+        return None
+    cat = sxid_catalogue()
+    evidence: list[Evidence] = []
+    severity: dict[int, bool | None] = {}
+    for g in groups:
+        entry = cat.get(str(g.code), {})
+        fatal = g.fatal if g.fatal is not None else entry.get("fatal")
+        severity[id(g)] = fatal
+        kind = {True: "fatal", False: "non-fatal", None: "severity unknown"}[fatal]
+        links = f", link(s) {', '.join(g.links)}" if g.links else ""
+        what = entry.get("effect") or g.text or "not in gputk's SXid table"
+        line = g.line or next(x.line for x in events if x.code == g.code and x.bus_id == g.bus)
+        evidence.append(ev(f"kernel log: SXid {g.code} on NVSwitch {g.bus or '?'} ({kind}{links})", f"{what}: {line[:200]}"))
+    fatal = [g for g in groups if severity[id(g)]]
+    unknown = [g for g in groups if severity[id(g)] is None]
+    if fatal:
+        worst = fatal[0]
+        entry = cat.get(str(worst.code), {})
+        switches = sorted({g.bus or "?" for g in fatal})
+        name = entry.get("name") or worst.text or "NVSwitch error"
+        action = entry.get("action") or (
+            "restart the system so the GPUs and NVSwitches are reset together; if it recurs, contact the vendor"
+        )
+        fix = Fix(
+            f"SXid {worst.code}: {action}. Reinstalling the driver does not help.",
+            ("sudo dmesg -T | grep -i sxid", "systemctl status nvidia-fabricmanager", "sudo reboot  # after draining"),
+        )
+        text = f"fatal NVSwitch SXid {worst.code} ({name}) on {len(switches)} NVSwitch(es): {', '.join(switches)}"
+        return failed(text, evidence, fix), fix
+    codes = ", ".join(sorted({str(g.code) for g in groups}))
+    if unknown:
+        look = Fix("Look the SXid up in NVIDIA's fabric manager guide (SXid errors).", ("sudo dmesg -T | grep -i sxid",))
+        return warned(f"NVSwitch SXid {codes}: the log does not say whether it was fatal", evidence, look), look
+    return passed(f"non-fatal NVSwitch SXid {codes} only (the switch recovered)", *evidence), None
 
 
 def _gpu_name(bus: str | None) -> str:
@@ -76,15 +162,31 @@ def _xid_fix(worst: XidEvent, entry: dict[str, Any]) -> Fix:
 _RANK = {"hardware": 3, "driver": 2, "unknown": 1, "application": 0}
 
 
-@check("gpu.xid", "Xid errors in the kernel log")
+@check("gpu.xid", "Xid and NVSwitch SXid errors in the kernel log")
 def xid(ctx: Context) -> Outcome:
     missing = _kernel_log_missing(ctx)
     if missing is not None:
         return missing
     kl = ctx.kernel_log()
-    events = kl.log.xids
+    found = _gpu_xids(kl.log.xids)
+    switch = _sxid_part(kl.log.sxids)
+    if switch is None:
+        return found[0] if found else passed(f"no Xid errors this boot ({kl.detail})", ev(kl.source, kl.detail))
+    sx, sx_fix = switch
+    if found is None:
+        return sx
+    gpu, cls = found
+    order = ("pass", "warn", "fail")
+    status = max(gpu.status, sx.status, key=lambda s: order.index(s) if s in order else 0)
+    # a fatal SXid is the cause of the Xids it brings (45, 74) unless a GPU reported a hardware fault itself
+    chosen = sx_fix if sx.status == "fail" and cls != "hardware" else gpu.fix or sx_fix
+    return Outcome(status, f"{gpu.summary}; {sx.summary}", (*gpu.evidence, *sx.evidence), chosen)
+
+
+def _gpu_xids(events: tuple[XidEvent, ...]) -> tuple[Outcome, str] | None:
+    """The Xid outcome and the class of the worst Xid; None without Xid lines."""
     if not events:
-        return passed(f"no Xid errors this boot ({kl.detail})", ev(kl.source, kl.detail))
+        return None
     cat = xid_catalogue()
     counts = Counter((x.code, x.bus_id) for x in events)
     last = {(x.code, x.bus_id): x for x in events}
@@ -111,11 +213,11 @@ def xid(ctx: Context) -> Outcome:
             f"Look Xid {worst.code} up in NVIDIA's Xid catalogue (docs.nvidia.com/deploy/xid-errors).",
             ("sudo dmesg -T | grep -i xid",),
         )
-        return warned(summary, evidence, fix)
+        return warned(summary, evidence, fix), cls
     fix = _xid_fix(worst, entry)
     if cls == "application":
-        return warned(summary + ": the program is at fault, not the driver or the GPU", evidence, fix)
-    return failed(summary, evidence, fix)
+        return warned(summary + ": the program is at fault, not the driver or the GPU", evidence, fix), cls
+    return failed(summary, evidence, fix), cls
 
 
 # -- memory errors ------------------------------------------------------------------------------

@@ -78,3 +78,49 @@ def test_real_xid_sequences_rank_the_worst(snap: SnapshotWriter, fixture: str, s
     c = report.get("gpu.xid")
     assert (c.status, c.summary.startswith(summary)) == (status, True), c.summary
     assert bad(report) == {"gpu.xid": status}
+
+
+# -- NVSwitch SXid ------------------------------------------------------------------------------------
+
+
+def test_fatal_ltssm_sxids_fail_naming_every_switch_and_the_reset(snap: SnapshotWriter) -> None:
+    report = run(snap, HEALTHY.but(kernel_log=klog("sxid-20034-ltssm-fatal-four-switches.txt")))
+    c = report.get("gpu.xid")
+    assert c.status == "fail"
+    assert c.summary == (
+        "fatal NVSwitch SXid 20034 (LTSSM fault up (NVLink link training fault)) on 4 NVSwitch(es): "
+        "0000:c2:00.0, 0000:c3:00.0, 0000:c4:00.0, 0000:c5:00.0"
+    )
+    assert c.fix.text.startswith("SXid 20034: drain the node and restart it")
+    assert "Reinstalling the driver does not help" in c.fix.text
+    sources = [e.source for e in c.evidence]
+    assert "kernel log: SXid 20034 on NVSwitch 0000:c2:00.0 (fatal, link(s) 28, 29)" in sources
+    assert "kernel log: SXid 19084 on NVSwitch 0000:c6:00.0 (non-fatal, link(s) 29)" in sources
+    assert bad(report) == {"gpu.xid": "fail"}
+
+
+def test_non_fatal_sxids_while_links_come_up_raise_no_alarm(snap: SnapshotWriter) -> None:
+    report = run(snap, HEALTHY.but(kernel_log=klog("sxid-22013-nonfatal-link-bringup.txt")))
+    c = report.get("gpu.xid")
+    assert (c.status, c.summary) == ("pass", "non-fatal NVSwitch SXid 22013 only (the switch recovered)")
+    assert any("(non-fatal, link(s) 00, 01)" in e.source for e in c.evidence)
+    assert bad(report) == {}
+
+
+def test_sxid_data_line_alone_takes_its_severity_from_the_table(snap: SnapshotWriter) -> None:
+    report = run(snap, HEALTHY.but(kernel_log=klog("sxid-12028-data-line-only-iso.txt")))
+    c = report.get("gpu.xid")
+    assert c.status == "fail"
+    assert c.summary.startswith("fatal NVSwitch SXid 12028 (egress non-posted PRIV error) on 1 NVSwitch(es): 0000:84:00.0")
+
+
+def test_sxid_of_unknown_severity_warns_and_xids_keep_their_part(snap: SnapshotWriter) -> None:
+    log = (
+        "[  10.0] nvidia-nvswitch2: SXid (PCI:0000:c4:00.0): 10002, Severity 5 Engine instance 00 Sub-engine instance 00\n"
+        + klog("xid31-mmu-fault-rtx4090-x2.txt")
+    )
+    report = run(snap, HEALTHY.but(kernel_log=log))
+    c = report.get("gpu.xid")
+    assert c.status == "warn"
+    assert c.summary.startswith("Xid 31 on 0000:01:00.0: GPU memory page fault")
+    assert c.summary.endswith("; NVSwitch SXid 10002: the log does not say whether it was fatal")
