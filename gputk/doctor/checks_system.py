@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from gputk.doctor import fixes
-from gputk.doctor.base import Outcome, check, ev, failed, passed, skipped
+from gputk.doctor.base import Outcome, check, ev, failed, passed, skipped, warned
 from gputk.doctor.context import Context
 from gputk.models.doctor import Evidence, Fix
 from gputk.probes.kernel_log import KernelLogResult
@@ -292,4 +292,60 @@ def fabric(ctx: Context) -> Outcome:
     return passed(
         f"{len(switches)} NVSwitch(es); fabric manager {state or 'state unknown (no systemd here)'}; {how}",
         *evidence,
+    )
+
+
+# -- gpu.persistence ------------------------------------------------------------------------------
+
+PERSISTENCED = "nvidia-persistenced.service"
+# Data-center boards (Tesla, A/H/B/L series, T4, V100, ...), not GeForce/TITAN/Quadro/RTX workstation cards,
+# which usually drive a display that keeps the driver up anyway.
+_DATA_CENTER = re.compile(r"Tesla|\b(?:[ABHL]\d{1,3}[A-Z]?|T4|V100|P100|P40|P4|K80|GH200|GB200|GB300)\b")
+_DESKTOP = re.compile(r"GeForce|TITAN|Quadro|RTX", re.I)
+
+
+@check("gpu.persistence", "Persistence mode on headless data-center GPUs", after=("driver.nvidia-smi",))
+def persistence(ctx: Context) -> Outcome:
+    """Without persistence mode the driver tears a GPU down when its last client exits: every CUDA
+    start (and every nvidia-smi) initialises it again, seconds per GPU on a large box, and settings
+    such as application clocks are lost. NVIDIA's answer on Linux servers is nvidia-persistenced."""
+    p = ctx.platform()
+    if p.wsl or p.container:
+        where = "WSL (the Windows driver keeps the GPU)" if p.wsl else "a container (the host's daemon's job)"
+        return skipped(f"not checked in {where}")
+    health = ctx.health()
+    dc = [g for g in health if g.name and _DATA_CENTER.search(g.name) and not _DESKTOP.search(g.name)]
+    if not dc:
+        return skipped("no data-center GPU in nvidia-smi -q -x" if health else "no nvidia-smi -q -x health facts")
+    state = ctx.units().state(PERSISTENCED)
+    words = {True: "Enabled", False: "Disabled", None: "not reported"}
+    evidence = [
+        ev(f"nvidia-smi -q -x GPU {g.bus_id or g.index}", f"{g.name}: persistence mode {words[g.persistence_mode]}")
+        for g in dc[:8]
+    ]
+    evidence.append(ev(f"systemctl show {PERSISTENCED}", state or ctx.units().detail))
+    off = [g for g in dc if g.persistence_mode is False]
+    if state == "active":
+        return passed(f"nvidia-persistenced active for {len(dc)} data-center GPU(s)", *evidence)
+    if all(g.persistence_mode is None for g in dc):
+        return skipped("nvidia-smi -q -x does not report persistence mode", *evidence)
+    if not off:
+        return passed(f"persistence mode on for {len(dc)} data-center GPU(s) (set on the GPUs)", *evidence)
+    if state is None:
+        return skipped(
+            f"persistence mode is off on {len(off)} data-center GPU(s); nvidia-persistenced's state was not read",
+            *evidence,
+        )
+    install: tuple[str, ...] = ()
+    if state == "not-found":
+        install = ("sudo apt-get install nvidia-compute-utils-<branch>  # the package that ships nvidia-persistenced",)
+    return warned(
+        f"persistence mode is off on {len(off)} of {len(dc)} data-center GPU(s) and nvidia-persistenced is "
+        f"{'not installed' if state == 'not-found' else state}: the driver tears the GPUs down whenever no "
+        "program uses them, so each CUDA start initialises them again (seconds per GPU) and clock settings are lost",
+        evidence,
+        Fix(
+            "Run the NVIDIA persistence daemon (it keeps the GPUs initialised without a client).",
+            (*install, "sudo systemctl enable --now nvidia-persistenced", "nvidia-smi -q | grep -i 'Persistence Mode'"),
+        ),
     )

@@ -32,6 +32,7 @@ REGISTRY: tuple[Check, ...] = (
     checks_health.memory,
     checks_health.clocks,
     checks_health.compute_mode,
+    checks_system.persistence,
     checks_cuda.cuda_toolkit,
     checks_cuda.driver_compat,
     checks_cuda.cuda_arch,

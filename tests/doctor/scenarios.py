@@ -137,6 +137,7 @@ def smi_xml(m: Machine) -> str:
     gpus = "".join(
         f"""  <gpu id="0000{g.bus}">
     <product_name>{g.name}</product_name>
+    <persistence_mode>Enabled</persistence_mode>
     <uuid>{g.uuid}</uuid>
     <pci><pci_bus_id>0000{g.bus}</pci_bus_id><pci_device_id>0x{g.device_id.upper()}10DE</pci_device_id></pci>
     <fb_memory_usage><total>81559 MiB</total><used>1 MiB</used></fb_memory_usage>

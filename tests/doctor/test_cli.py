@@ -29,6 +29,7 @@ PUBLIC_IDS = [
     "gpu.memory",
     "gpu.clocks",
     "gpu.compute-mode",
+    "gpu.persistence",
     "cuda.toolkit",
     "cuda.driver-compat",
     "cuda.arch",
@@ -64,7 +65,7 @@ def test_healthy_snapshot_text_exits_0(snap: SnapshotWriter, capsys: pytest.Capt
     assert run_cli(["doctor", "--snapshot", snapshot(snap)]) == 0
     out = capsys.readouterr().out
     assert "✓ driver.nvml" in out and "- framework.jax" in out
-    assert out.rstrip().endswith("no problems found: 26 passed, 3 skipped")
+    assert out.rstrip().endswith("no problems found: 27 passed, 3 skipped")
     assert "fix:" not in out  # details only on failure or with -v
 
 
