@@ -349,4 +349,16 @@ def parse_lspci(text: str) -> ParseResult:
             warnings.append(
                 f"lspci: {rec.pci_bus_id} reads rev ff: the device does not answer (powered off or off the bus)"
             )
+        if _is_wsl_gpu_pv(d):
+            warnings.append(
+                f"lspci: {rec.pci_bus_id} is WSL2's GPU paravirtualisation device (Microsoft {d.device_name or '008e'}): "
+                "the GPU itself stays with Windows and is not on this PCI bus; nvidia-smi inside WSL lists it"
+            )
     return ParseResult(format=fmt, gpus=tuple(gpus), warnings=tuple(warnings))
+
+
+def _is_wsl_gpu_pv(d: _Dev) -> bool:
+    """Microsoft's dxgkrnl device (1414:008e), which lspci names "Basic Render Driver" or "Device 008e"."""
+    microsoft = d.vendor_id == "1414" or (d.vendor_name or "").startswith("Microsoft")
+    name = (d.device_name or "").lower()
+    return microsoft and (d.device_id == "008e" or "basic render driver" in name or name == "device 008e")

@@ -194,3 +194,19 @@ def test_lspci_unnamed_device_with_unknown_header_is_not_called_device() -> None
 def test_lspci_rev_glued_to_ids_and_two_commands() -> None:
     r = read("lspci", "gtx560ti-vnn-rev-glued-two-commands.txt")
     assert [(g.name, g.pci_bus_id, g.pci_device_id) for g in r.gpus] == [("GeForce GTX 560 Ti", "0000:01:00.0", "1200")]
+
+
+def test_wsl_lspci_names_the_paravirtual_device_not_a_gpu_on_the_bus() -> None:
+    for name, bus in (("wsl-basic-render-driver.txt", "fe50:00:00.0"), ("wsl-device-008e-grep.txt", "8756:00:00.0")):
+        r = read("lspci", name)
+        assert [(g.pci_bus_id, g.vendor) for g in r.gpus] == [(bus, "other")]
+        assert any(f"{bus} is WSL2's GPU paravirtualisation device" in w for w in r.warnings), r.warnings
+
+
+def test_vgpu_type_list_then_a_table_whose_timestamp_follows_a_prompt() -> None:
+    r = read("nvidia-smi-table", "pve-vgpu-list-then-table-prompt-timestamp.txt")
+    assert r.format == "nvidia-smi-table"
+    assert r.driver is not None and (r.driver.version, r.driver.cuda_driver_version) == ("460.32.04", None)
+    assert [(g.name, g.pci_bus_id, g.memory_total_mib, g.utilization_gpu_pct) for g in r.gpus] == [
+        ("Quadro P400", "0000:01:00.0", 2047, 100)
+    ]
