@@ -157,6 +157,7 @@ ToolProblem = Literal[
     "no-pci-devices",  # inxi "No PCI device data found", lspci "Cannot find any working access method"
     "gpu-access-blocked",  # WSL: "Failed to initialize NVML: GPU access blocked by the operating system"
     "container-gpu-unavailable",  # docker: could not select device driver "" with capabilities: [[gpu]]
+    "nvml-unknown-error",  # "Failed to initialize NVML: Unknown Error" (a container that lost its device access)
 ]
 
 

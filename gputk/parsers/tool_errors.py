@@ -40,7 +40,12 @@ _PATTERNS: tuple[tuple[ToolProblem, str, re.Pattern[str]], ...] = (
     (
         "driver-not-loaded",
         "failed to initialize nvml",
-        re.compile(r"Failed to initialize NVML: (?:Unknown Error|Driver Not Loaded)", re.I),
+        re.compile(r"Failed to initialize NVML: Driver Not Loaded", re.I),
+    ),
+    (
+        "nvml-unknown-error",
+        "failed to initialize nvml",
+        re.compile(r"Failed to initialize NVML: Unknown Error", re.I),
     ),
     (
         "driver-not-loaded",
@@ -134,6 +139,9 @@ MEANING: dict[str, str] = {
     "the Windows driver is too old)",
     "container-gpu-unavailable": "the container runtime has no GPU support (install the NVIDIA Container "
     "Toolkit and restart the daemon)",
+    "nvml-unknown-error": "NVML could not start (Unknown Error): inside a container this is lost device access "
+    "after the host reloaded systemd (recreate the container); on the host itself, read the kernel log for "
+    "Xid/NVRM messages",
 }
 
 

@@ -42,6 +42,8 @@ PROBLEM_DETAILS: dict[str, str] = {
     "a reset or reboot is needed",
     "insufficient-permissions": "no permission to open /dev/nvidia*",
     "command-not-found": "not installed (nvidia-smi comes with the NVIDIA driver)",
+    "nvml-unknown-error": "NVML could not start (Unknown Error): in a container, its device access was lost "
+    "when the host reloaded systemd (recreate the container); on a host, see the kernel log",
 }
 
 

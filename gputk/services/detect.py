@@ -313,6 +313,7 @@ _DRIVER_BROKEN = frozenset(
         "gpu-access-blocked",
         "nvml-library-not-found",
         "container-gpu-unavailable",
+        "nvml-unknown-error",
     }
 )
 

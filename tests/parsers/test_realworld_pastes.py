@@ -210,3 +210,10 @@ def test_vgpu_type_list_then_a_table_whose_timestamp_follows_a_prompt() -> None:
     assert [(g.name, g.pci_bus_id, g.memory_total_mib, g.utilization_gpu_pct) for g in r.gpus] == [
         ("Quadro P400", "0000:01:00.0", 2047, 100)
     ]
+
+
+def test_nvml_unknown_error_in_a_container_is_not_called_a_missing_driver() -> None:
+    for name in ("container-nvml-unknown-after-daemon-reload.txt", "container-root-prompt-nvml-unknown.txt"):
+        r = read("errors", name)
+        assert (r.format, r.problems, r.gpus) == ("tool-error", ("nvml-unknown-error",), ()), name
+    assert find_problems("Failed to initialize NVML: Driver Not Loaded") == ("driver-not-loaded",)
