@@ -124,3 +124,24 @@ def test_sxid_of_unknown_severity_warns_and_xids_keep_their_part(snap: SnapshotW
     assert c.status == "warn"
     assert c.summary.startswith("Xid 31 on 0000:01:00.0: GPU memory page fault")
     assert c.summary.endswith("; NVSwitch SXid 10002: the log does not say whether it was fatal")
+
+
+def test_hostile_kernel_log_is_explained_without_error(snap: SnapshotWriter) -> None:
+    """Huge numbers, unicode, cut lines and a 100 kB line among real messages: the checks answer, no error."""
+    log = "\n".join(
+        [
+            "[ 1.0] nvidia-nvswitch0: SXid (PCI:0000:c2:00.0): 999999, Fatal, Link 999 " + "Ω" * 5000,
+            "[ 1.1] nvidia-nvswitch0: SXid (PCI:0000:c2:00.0): 20034, Non-fatal, Link",
+            "[ 1.2] NVRM: Xid (PCI:0000:01:00): 9999, pid=99999999999999999999, name=ñ" + "x" * 100_000,
+            "[ 1.3] NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (" + "0x1:" * 20_000,
+            "[ 1.4] NVRM: _kgspBootGspRm: unexpected WPR2 alre",
+            "\x00\x1b[31mNVRM: No NVIDIA GPU found",
+        ]
+    )
+    report = run(snap, HEALTHY.but(kernel_log=log))
+    assert {c.id: c.status for c in report.checks if c.status == "error"} == {}
+    xid = report.get("gpu.xid")
+    assert xid.status == "fail" and "fatal NVSwitch SXid 999999" in xid.summary
+    assert len(xid.summary) < 400 and all(len(e.value) <= 400 for e in xid.evidence)
+    nvrm = report.get("kernel.nvrm")
+    assert nvrm.status == "fail" and nvrm.summary.startswith("the driver could not initialise GPU 0000:01:00.0")

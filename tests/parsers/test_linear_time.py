@@ -21,6 +21,7 @@ from gputk.parsers.cuda_version import parse_version_txt
 from gputk.parsers.cudnn import parse_cudnn_header
 from gputk.parsers.hwinfo import parse_hwinfo
 from gputk.parsers.inxi import parse_inxi
+from gputk.parsers.kernel_log import parse_kernel_log
 from gputk.parsers.lshw import parse_lshw
 from gputk.parsers.lspci import parse_lspci
 from gputk.parsers.nvcc import parse_nvcc_version
@@ -70,6 +71,15 @@ PARSERS: dict[str, tuple[Callable[[str], object], tuple[str, ...]]] = {
         ("bash: nvidia-smi", "Unable to determine the device handle for GPU", "device handle for GPU1: "),
     ),
     "nvcc": (parse_nvcc_version, ("Cuda compilation tools, release ",)),
+    "kernel-log": (
+        parse_kernel_log,
+        (
+            "[ 1.0] NVRM: Xid (PCI:0000:01:00): 79, ",
+            "nvidia-nvswitch0: SXid (PCI:0000:c2:00.0): 20034, Fatal, Link ",
+            "[ 2.0] NVRM: GPU 0000:01:00.0: RmInitAdapter failed! ",
+            "NVRM: The NVIDIA GPU 0000:b3:00.0\nNVRM: (PCI ID: 10de:26b5) installed in this system has\nNVRM: ",
+        ),
+    ),
     "cudnn-header": (parse_cudnn_header, ("#define CUDNN_MAJOR ",)),
     "cuda-version-txt": (parse_version_txt, ("CUDA Version ",)),
     "os-release": (parse_os_release, ("ID=",)),
