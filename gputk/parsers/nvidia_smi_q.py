@@ -100,6 +100,8 @@ def _split(line: str) -> tuple[int, str, str | None] | None:
     indent = len(line) - len(body)
     key, sep, value = body.partition(" : ")
     if sep:
+        # R610+: "Driver Version : 610.47 [Deprecated; will be removed in CUDA 14.0. Use KMD Version instead]"
+        value = value.split(" [Deprecated", 1)[0]
         return indent, key.strip(), value.strip()
     if body.endswith(":"):  # "Name :" with an empty value
         return indent, body.rstrip(":").strip(), ""
@@ -276,8 +278,8 @@ def parse_nvidia_smi_q(text: str) -> ParseResult:
         text = _as_one_gpu(text, bus)
         fragment_warning = [f"nvidia-smi -q: a part of one GPU's log (GPU {bus}) without its header"]
     root = _tree(text)
-    version = root.value_of("Driver Version", "KMD Version")
-    cuda = root.value_of("CUDA Version", "CUDA UMD Version", "CUDA Driver Version")
+    version = root.value_of("KMD Version", "Driver Version")  # the new names first (R610+ prints both)
+    cuda = root.value_of("CUDA UMD Version", "CUDA Version", "CUDA Driver Version")
     driver = DriverInfo(version=version, cuda_driver_version=cuda, source=SOURCE)
     gpu_nodes = [c for c in root.children if _GPU_LINE.fullmatch(c.key) and c.value is None]
     gpus = tuple(_gpu(n, i, driver) for i, n in enumerate(gpu_nodes))

@@ -217,3 +217,9 @@ def test_nvml_unknown_error_in_a_container_is_not_called_a_missing_driver() -> N
         r = read("errors", name)
         assert (r.format, r.problems, r.gpus) == ("tool-error", ("nvml-unknown-error",), ()), name
     assert find_problems("Failed to initialize NVML: Driver Not Loaded") == ("driver-not-loaded",)
+
+
+def test_r610_q_header_with_deprecated_names_gives_clean_versions() -> None:
+    r = read("nvidia-smi-q", "r610-deprecated-version-header.txt")
+    assert r.driver is not None and (r.driver.version, r.driver.cuda_driver_version) == ("610.47", "13.3")
+    assert r.gpus == () and any("1 GPUs attached, 0 listed" in w for w in r.warnings)
