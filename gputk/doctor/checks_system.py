@@ -39,6 +39,20 @@ NVRM_RULES: tuple[NvrmRule, ...] = (
         fixes.reload_modules(),
     ),
     NvrmRule(
+        re.compile(
+            r"GPU (\S+) \(PCI ID: ([0-9a-fA-F]{4}:[0-9a-fA-F]{4})\)\s+installed in this system is not supported by "
+            r"open\s+nvidia\.ko"
+        ),
+        "the open kernel module cannot drive GPU {0} ({1}): it has no GPU System Processor (GSP), which open "
+        "modules need (GPUs before Turing)",
+        "Install the proprietary kernel module of the same driver branch (the package without '-open'); "
+        "reinstalling the open one does not help.",
+        (
+            "modinfo nvidia | grep -i license  # 'Dual MIT/GPL' is the open module, 'NVIDIA' the proprietary one",
+            "sudo apt-get install nvidia-driver-<branch>  # not nvidia-driver-<branch>-open",
+        ),
+    ),
+    NvrmRule(
         re.compile(r"not supported by the\s+(?:NVIDIA\s+)?(\d[\w.]*\d)\s+(?:NVIDIA\s+)?driver release"),
         "the loaded driver release {0} does not support this GPU (the branch dropped it or is too old for it)",
         "Install a driver branch that supports this GPU (a legacy branch for old boards, a newer one for new ones).",

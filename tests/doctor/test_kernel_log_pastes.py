@@ -40,6 +40,11 @@ from tests.doctor.test_scenarios import run, sole_failure
             "GPU firmware (GSP) or hardware, not a missing driver",
         ),
         ("no-nvidia-adapter-found-amd.txt", "the nvidia module loaded but found no NVIDIA GPU it can drive"),
+        (
+            "open-module-no-gsp-v100.txt",
+            "the open kernel module cannot drive GPU 0000:af:00.0 (10de:1db5): it has no GPU System Processor "
+            "(GSP), which open modules need (GPUs before Turing)",
+        ),
     ],
 )
 def test_nvrm_message_names_the_cause(snap: SnapshotWriter, fixture: str, summary: str) -> None:
@@ -145,3 +150,12 @@ def test_hostile_kernel_log_is_explained_without_error(snap: SnapshotWriter) -> 
     assert len(xid.summary) < 400 and all(len(e.value) <= 400 for e in xid.evidence)
     nvrm = report.get("kernel.nvrm")
     assert nvrm.status == "fail" and nvrm.summary.startswith("the driver could not initialise GPU 0000:01:00.0")
+
+
+@pytest.mark.parametrize("fixture", ["healthy-525-dmesg-grep-tainted.txt", "healthy-384-vga-console-note.txt"])
+def test_healthy_boot_logs_with_taint_and_console_notes_raise_nothing(snap: SnapshotWriter, fixture: str) -> None:
+    """'module verification failed ... tainting kernel', 'out-of-tree module', the VGA console note: normal."""
+    report = run(snap, HEALTHY.but(kernel_log=klog(fixture)))
+    assert bad(report) == {}
+    assert report.get("kernel.nvrm").summary.startswith("no NVRM message that explains a failure")
+    assert report.get("gpu.xid").summary.startswith("no Xid errors this boot")
