@@ -71,8 +71,10 @@ def _record(fields: dict[str, str], driver: str | None) -> GpuRecord:
     )
 
 
-def _from_json_objects(objs: list[Any]) -> list[GpuRecord]:
-    out = []
+def _from_json_objects(objs: list[Any]) -> tuple[list[GpuRecord], list[GpuRecord]]:
+    """(display devices, those no driver claimed: ``"claimed": false``)."""
+    out: list[GpuRecord] = []
+    unclaimed: list[GpuRecord] = []
     stack = list(objs)
     while stack:
         o = stack.pop(0)
@@ -90,7 +92,9 @@ def _from_json_objects(objs: list[Any]) -> list[GpuRecord]:
         }
         driver = conf.get("driver") if isinstance(conf.get("driver"), str) else None
         out.append(_record(fields, driver))
-    return out
+        if o.get("claimed") is False:
+            unclaimed.append(out[-1])
+    return out, unclaimed
 
 
 def _load_json(text: str) -> list[Any] | None:
@@ -108,28 +112,32 @@ def _load_json(text: str) -> list[Any] | None:
     return None
 
 
-def _from_text(text: str) -> tuple[list[GpuRecord], bool]:
+def _from_text(text: str) -> tuple[list[GpuRecord], list[GpuRecord]]:
+    """(display entries, those marked ``UNCLAIMED``: no driver bound)."""
     gpus: list[GpuRecord] = []
+    unclaimed: list[GpuRecord] = []
     fields: dict[str, str] | None = None
-    saw_entry = False
+    claimed = True
 
     def flush() -> None:
         if fields is not None:
             config = dict(_CONFIG.findall(fields.get("configuration", "")))
             gpus.append(_record(fields, config.get("driver")))
+            if not claimed:
+                unclaimed.append(gpus[-1])
 
     for line in text.splitlines():
         entry = _ENTRY.match(line)
         if entry:
-            saw_entry = True
             flush()
             fields = {} if entry.group("id").split(":")[0] == "display" else None
+            claimed = entry.group("unclaimed") is None
             continue
         f = _FIELD.match(line)
         if f and fields is not None:
             fields.setdefault(f.group("key").strip(), f.group("value").strip())
     flush()
-    return gpus, saw_entry
+    return gpus, unclaimed
 
 
 def looks_like(text: str) -> str | None:
@@ -152,10 +160,15 @@ def parse_lshw(text: str) -> ParseResult:
     """Display devices of ``lshw -C display`` (text or ``-json``); ``format=None`` for other text."""
     fmt = looks_like(text)
     if fmt == "lshw-json":
-        data = _load_json(text) or []
-        gpus = _from_json_objects(data)
-        return ParseResult(format=fmt, gpus=tuple(g for g in gpus if g.pci_bus_id or g.name))
-    if fmt == "lshw":
-        gpus, _ = _from_text(text)
-        return ParseResult(format=fmt, gpus=tuple(gpus))
-    return ParseResult(format=None)
+        gpus, unclaimed = _from_json_objects(_load_json(text) or [])
+        gpus = [g for g in gpus if g.pci_bus_id or g.name]
+    elif fmt == "lshw":
+        gpus, unclaimed = _from_text(text)
+    else:
+        return ParseResult(format=None)
+    warnings = tuple(
+        f"lshw: {g.name or 'a display device'}{f' ({g.pci_bus_id})' if g.pci_bus_id else ''} is UNCLAIMED: no kernel "
+        "driver is bound to it" + (" (the NVIDIA driver is not loaded, or does not support it)" if g.vendor == "nvidia" else "")
+        for g in unclaimed
+    )
+    return ParseResult(format=fmt, gpus=tuple(gpus), warnings=warnings)

@@ -101,6 +101,9 @@ def product_name(device: str | None) -> str | None:
     names = _BRACKETED.findall(device)
     if names and not device.startswith("["):
         return str(names[-1]).strip()
+    head, bracket, cut = device.rpartition("[")
+    if bracket and head.strip() and "]" not in cut and cut.strip():  # a paste cut inside the bracket
+        return cut.strip()
     return device or None
 
 

@@ -223,3 +223,32 @@ def test_r610_q_header_with_deprecated_names_gives_clean_versions() -> None:
     r = read("nvidia-smi-q", "r610-deprecated-version-header.txt")
     assert r.driver is not None and (r.driver.version, r.driver.cuda_driver_version) == ("610.47", "13.3")
     assert r.gpus == () and any("1 GPUs attached, 0 listed" in w for w in r.warnings)
+
+
+# -- lshw, inxi -----------------------------------------------------------------------------------------
+
+
+def test_lshw_unclaimed_gpu_cut_inside_its_name_says_no_driver_is_bound() -> None:
+    r = read("lshw", "unclaimed-gtx1050ti-mobile-cut.txt")
+    assert [(g.vendor, g.name, g.kernel_driver) for g in r.gpus] == [("nvidia", "GeForce GTX 1050 Ti Mobile", None)]
+    assert r.warnings == (
+        "lshw: GeForce GTX 1050 Ti Mobile is UNCLAIMED: no kernel driver is bound to it (the NVIDIA driver is not "
+        "loaded, or does not support it)",
+    )
+
+
+def test_lshw_json_claimed_false_is_unclaimed() -> None:
+    text = (
+        '[{"id": "display", "class": "display", "claimed": false, "product": "GA100 [A100 PCIe 40GB]", '
+        '"vendor": "NVIDIA Corporation", "businfo": "pci@0000:17:00.0", "configuration": {"latency": "0"}}]'
+    )
+    r = parse_any(text)
+    assert [(g.name, g.pci_bus_id) for g in r.gpus] == [("A100 PCIe 40GB", "0000:17:00.0")]
+    assert len(r.warnings) == 1 and "(0000:17:00.0) is UNCLAIMED" in r.warnings[0]
+
+
+def test_inxi_vertical_y1_layout() -> None:
+    r = read("inxi", "pinxi-gay1-vertical-radeon.txt")
+    assert [(g.vendor, g.name, g.pci_bus_id, g.pci_device_id, g.kernel_driver) for g in r.gpus] == [
+        ("amd", "Radeon HD 5000/6000/7350/8350 Series", "0000:0a:00.0", "68f9", "radeon")
+    ]
