@@ -150,13 +150,13 @@ def _gpu_use(name: str, r: dict[str, Any], desc: str, evidence: list[Evidence], 
         return failed(
             f"{desc} cannot use the GPU: it is a CPU-only build", evidence, _reinstall(name, p, ctx)
         )
-    if name == "numba" and not r.get("numba_cuda") and gpu_count == 0:
+    explained = _cuda_error(r, evidence)
+    if name == "numba" and not r.get("numba_cuda") and gpu_count == 0 and explained is None:
         return failed(
             f"{desc} sees no GPU; numba-cuda (the maintained CUDA target) is not installed",
             evidence,
             _reinstall(name, p, ctx),
         )
-    explained = _cuda_error(r, evidence)
     missing = r.get("missing_libs") or []
     if explained is not None and not missing and (gpu_count == 0 or r.get("op_ok") is False):
         what = "sees no GPU" if gpu_count == 0 else f"sees {gpu_count} GPU(s) but a tiny operation failed"

@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-_CODE = re.compile(r"(?:[Ee]rror|code=|CUDA error:?)\s*\(?(\d{1,4})\)?")
+# "Error 802", "code=802", "cuda runtime error (802)", numba's "CudaAPIError: [34]"
+_CODE = re.compile(r"(?:[Ee]rror|code=|CUDA error:?)(?::[ \t]*\[|[ \t]*\(?)(\d{1,4})[)\]]?")
 # the runtime's and the driver API's names: "cudaErrorNoDevice", "CUDA_ERROR_NOT_INITIALIZED"
 _NAME = re.compile(r"\b(cudaError[A-Za-z]{2,48}|CUDA_ERROR_[A-Z_]{2,48})\b")
 

@@ -22,7 +22,7 @@ def _stderr(name: str) -> str:
     return (FIXTURES / "framework-stderr" / name).read_text(encoding="utf-8")
 
 
-def _probe(framework: str, stderr: str, raised: bool) -> dict[str, Any]:
+def _probe(framework: str, stderr: str, raised: bool | str) -> dict[str, Any]:
     """The probe's result for a framework that saw no GPU: ``raised`` puts the last line of the log in
     ``gpu_error`` (the exception the probe caught); otherwise the framework fell back to the CPU quietly
     and only its log says why."""
@@ -30,7 +30,8 @@ def _probe(framework: str, stderr: str, raised: bool) -> dict[str, Any]:
     if framework == "torch":
         base = torch_ok(gpu_count=0, gpus=[], op_ok=None)
     if raised:
-        base["gpu_error"] = stderr.strip().splitlines()[-1]
+        lines = [line.strip("`> ") for line in stderr.strip().splitlines() if line.strip("`> ")]
+        base["gpu_error"] = lines[0] if raised == "first" else lines[-1]
     return _parse_child(framework, json.dumps(base) + "\n", stderr)
 
 
@@ -47,12 +48,14 @@ CASES = [
     ("torch-old-thcudacheck-35.txt", "torch", True, 35, "driver", "older than the CUDA"),
     ("tf-cudart-stub-could-not-find-drivers.txt", "tensorflow", False, None, "toolkit", "libcudart"),
     ("tf-cannot-dlopen-unlisted.txt", "tensorflow", False, None, "toolkit", "tensorflow[and-cuda]"),
+    ("numba-stub-libcuda-34.txt", "numba", "first", 34, "toolkit", "stubs/libcuda.so"),
+    ("numba-driver-library-not-found.txt", "numba", True, None, "driver", "NUMBA_CUDA_DRIVER"),
 ]
 
 
 @pytest.mark.parametrize(("fixture", "framework", "raised", "code", "layer", "fix"), CASES)
 def test_real_framework_error_names_its_cause_and_layer(
-    snap: SnapshotWriter, fixture: str, framework: str, raised: bool, code: int | None, layer: str, fix: str
+    snap: SnapshotWriter, fixture: str, framework: str, raised: bool | str, code: int | None, layer: str, fix: str
 ) -> None:
     probe = _probe(framework, _stderr(fixture), raised)
     report = run(snap, HEALTHY.but(frameworks={framework: probe}))
@@ -89,3 +92,18 @@ def test_logged_error_lines_are_bounded() -> None:
     stderr = "\n".join(f"{i} {line}" for i in range(100))
     r = _parse_child("jax", json.dumps({"status": "ok", "gpu_count": 0}) + "\n", stderr)
     assert r["log_error"].count(" | ") == 2 and len(r["log_error"]) < 1300
+
+
+def test_cupy_operation_failing_on_a_missing_nvrtc_names_the_toolkit_layer(snap: SnapshotWriter) -> None:
+    """CuPy sees the GPU; its first kernel needs NVRTC, which is not on the library path."""
+    error = _stderr("cupy-failed-to-load-nvrtc.txt").strip().strip("`").strip()
+    probe = {"status": "ok", "version": "13.0.0", "cuda_major_build": 12, "gpu_count": 1, "gpus": ["H100"],
+             "op_ok": False, "op_error": error}
+    report = run(snap, HEALTHY.but(frameworks={"cupy": probe}))
+    c = report.get("framework.cupy")
+    assert c.status == "fail"
+    assert c.summary.endswith(
+        "sees 1 GPU(s) but a tiny operation failed: CuPy CUDA libraries failed ('CuPy failed to load a CUDA "
+        "library'), caused at the toolkit layer"
+    )
+    assert "nvidia-cuda-nvrtc-cu12" in c.fix.text
