@@ -26,6 +26,7 @@ CLASS_WORDS = {
     "application": "an application fault",
     "driver": "a driver/firmware error",
     "hardware": "a hardware error",
+    "recovered": "a link error it recovered from",
 }
 
 
@@ -159,7 +160,7 @@ def _xid_fix(worst: XidEvent, entry: dict[str, Any]) -> Fix:
     return Fix(f"Xid {worst.code} ({entry.get('name')}): {entry.get('action')}.", commands)
 
 
-_RANK = {"hardware": 3, "driver": 2, "unknown": 1, "application": 0}
+_RANK = {"hardware": 3, "driver": 2, "unknown": 1, "recovered": 0, "application": 0}
 
 
 @check("gpu.xid", "Xid and NVSwitch SXid errors in the kernel log")
@@ -183,13 +184,34 @@ def xid(ctx: Context) -> Outcome:
     return Outcome(status, f"{gpu.summary}; {sx.summary}", (*gpu.evidence, *sx.evidence), chosen)
 
 
+def _with_causes(events: tuple[XidEvent, ...]) -> list[XidEvent]:
+    """The Xids, plus the ones the driver names as their cause ("45 ... caused by previous Xid 149")
+    when the log kept only the consequence."""
+    seen = {(x.code, x.bus_id) for x in events}
+    out = list(events)
+    for x in events:
+        if x.cause is not None and (x.cause, x.bus_id) not in seen:
+            seen.add((x.cause, x.bus_id))
+            out.append(XidEvent(x.cause, x.bus_id, f"named as the cause of Xid {x.code}", x.line))
+    return out
+
+
+_NONFATAL = re.compile(r"\bNonfatal\b")  # NVLink Xids 144-150 say "Fatal" or "Nonfatal" on the line
+
+
+def _class_of(x: XidEvent, cat: dict[str, dict[str, Any]]) -> str:
+    cls = str(cat.get(str(x.code), {}).get("class", "unknown"))
+    return "recovered" if cls == "hardware" and _NONFATAL.search(x.detail) else cls
+
+
 def _gpu_xids(events: tuple[XidEvent, ...]) -> tuple[Outcome, str] | None:
     """The Xid outcome and the class of the worst Xid; None without Xid lines."""
     if not events:
         return None
     cat = xid_catalogue()
-    counts = Counter((x.code, x.bus_id) for x in events)
-    last = {(x.code, x.bus_id): x for x in events}
+    found = _with_causes(events)
+    counts = Counter((x.code, x.bus_id) for x in found)
+    last = {(x.code, x.bus_id): x for x in found}
     evidence: list[Evidence] = []
     for (code, bus), n in counts.items():
         entry = cat.get(str(code), {"name": "not in gputk's Xid table", "class": "unknown"})
@@ -198,14 +220,17 @@ def _gpu_xids(events: tuple[XidEvent, ...]) -> tuple[Outcome, str] | None:
         evidence.append(
             ev(
                 f"kernel log: Xid {code} on {_gpu_name(bus)}" + (f" (x{n})" if n > 1 else ""),
-                f"{entry['name']} - {CLASS_WORDS.get(entry['class'], 'unclassified')}{who}: {x.line[:200]}",
+                f"{entry['name']} - {CLASS_WORDS.get(_class_of(x, cat), 'unclassified')}{who}: {x.line[:200]}",
             )
         )
-    worst = max(events, key=lambda x: (_RANK[cat.get(str(x.code), {}).get("class", "unknown")], x.code))
+    worst = max(found, key=lambda x: (_RANK[_class_of(x, cat)], x.code))
     entry = cat.get(str(worst.code), {"name": f"Xid {worst.code}", "class": "unknown", "action": ""})
-    cls = entry["class"]
+    cls = _class_of(worst, cat)
     summary = f"Xid {worst.code} on {_gpu_name(worst.bus_id)}: {entry['name']} ({CLASS_WORDS.get(cls, 'unclassified')})"
-    others = sorted({x.code for x in events} - {worst.code})
+    caused = sorted({x.code for x in found if x.cause == worst.code})
+    if caused:
+        summary += f", the cause of Xid {', '.join(str(c) for c in caused)}"
+    others = sorted({x.code for x in found} - {worst.code} - set(caused))
     if others:
         summary += "; also Xid " + ", ".join(str(c) for c in others)
     if cls == "unknown":
@@ -217,6 +242,8 @@ def _gpu_xids(events: tuple[XidEvent, ...]) -> tuple[Outcome, str] | None:
     fix = _xid_fix(worst, entry)
     if cls == "application":
         return warned(summary + ": the program is at fault, not the driver or the GPU", evidence, fix), cls
+    if cls == "recovered":
+        return warned(summary + ": the link recovered; repeated on the same link, have it checked", evidence, fix), cls
     return failed(summary, evidence, fix), cls
 
 

@@ -32,6 +32,7 @@ _RELEVANT = re.compile(r"NVRM|nvidia|Xid|nvswitch|nvlink|10de:|fallen off the bu
 _XID = re.compile(r"\bXid \(PCI:([0-9a-fA-F:.]{7,16})\): (\d{1,4})\b,?\s?(.{0,400})")
 _SXID = re.compile(r"\bSXid \(PCI:([0-9a-fA-F:.]{7,16})\): (\d{1,6})\b,?\s?(.{0,400})")
 _PID = re.compile(r"pid=(?:'?)(\d{1,10})")
+_CAUSE = re.compile(r"caused by previous Xid (\d{1,4})")  # "Ch 00000001 caused by previous Xid 149"
 _PROC = re.compile(r"name=([^\s,]{1,64})")
 _FALLEN = re.compile(r"GPU (?:at )?(?:PCI:)?([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.?\d?)")
 _BUS_WORD = re.compile(r"\b([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\.\d)?)\b")
@@ -52,6 +53,7 @@ class XidEvent:
     line: str
     pid: int | None = None
     process: str | None = None
+    cause: int | None = None  # the earlier Xid the driver names as the cause (Xid 45 after an NVLink error)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ def _event(m: re.Match[str], line: str) -> XidEvent:
     detail = m.group(3).strip()
     pid = _PID.search(detail)
     proc = _PROC.search(detail)
+    cause = _CAUSE.search(detail)
     return XidEvent(
         int(m.group(2)),
         _bus(m.group(1)),
@@ -111,6 +114,7 @@ def _event(m: re.Match[str], line: str) -> XidEvent:
         line,
         int(pid.group(1)) if pid else None,
         proc.group(1) if proc and proc.group(1) not in ("<unknown>", "'<unknown>'") else None,
+        int(cause.group(1)) if cause else None,
     )
 
 

@@ -128,9 +128,23 @@ def test_xid13_and_109_are_the_programs_fault_a_warning(snap: SnapshotWriter) ->
 
 
 def test_xid45_cleanup_alone_warns(snap: SnapshotWriter) -> None:
-    report = run(snap, HEALTHY.but(kernel_log=klog("xid45-cleanup-journal.txt")))
+    log = "\n".join(line.split(" caused by")[0] for line in klog("xid45-cleanup-journal.txt").splitlines())
+    report = run(snap, HEALTHY.but(kernel_log=log))
     assert bad(report) == {"gpu.xid": "warn"}
     assert "Preemptive cleanup" in report.get("gpu.xid").summary
+
+
+def test_xid45_caused_by_nvlink_xids_names_the_cause(snap: SnapshotWriter) -> None:
+    """The real log says '45 ... caused by previous Xid 149' (and 145): the NVLink error is the finding,
+    the cleanup only its consequence (the reporter's nodes lost NVLink until a reboot)."""
+    report = run(snap, HEALTHY.but(kernel_log=klog("xid45-cleanup-journal.txt")))
+    c = report.get("gpu.xid")
+    assert bad(report) == {"gpu.xid": "fail"}
+    assert c.summary == (
+        "Xid 149 on 0000:dc:00.0: NVLink NETIR error (a hardware error), the cause of Xid 45; also Xid 145"
+    )
+    assert c.fix.text.startswith("Xid 149 (NVLink NETIR error): an NVLink network error")
+    assert "kernel log: Xid 145 on 0000:ed:00.0" in [e.source for e in c.evidence]
 
 
 def test_xid94_contained_ecc_error_says_drain_and_reset_not_reinstall(snap: SnapshotWriter) -> None:

@@ -159,3 +159,17 @@ def test_healthy_boot_logs_with_taint_and_console_notes_raise_nothing(snap: Snap
     assert bad(report) == {}
     assert report.get("kernel.nvrm").summary.startswith("no NVRM message that explains a failure")
     assert report.get("gpu.xid").summary.startswith("no Xid errors this boot")
+
+
+def test_nvlink_xid_severity_comes_from_the_line(snap: SnapshotWriter, tmp_path: object) -> None:
+    report = run(snap, HEALTHY.but(kernel_log=klog("nvlink-xid144-nonfatal.txt")))
+    c = report.get("gpu.xid")
+    assert (c.status, c.summary) == (
+        "warn",
+        "Xid 144 on 0000:01:00.0: NVLink SAW error (a link error it recovered from): the link recovered; "
+        "repeated on the same link, have it checked",
+    )
+    other = SnapshotWriter(snap.directory.parent / "fatal")
+    c = run(other, HEALTHY.but(kernel_log=klog("nvlink-xid149-fatal.txt"))).get("gpu.xid")
+    assert (c.status, c.summary) == ("fail", "Xid 149 on 0000:00:00.0: NVLink NETIR error (a hardware error)")
+    assert any("(x2)" in e.source for e in c.evidence)
