@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from gputk.models.gpu import DriverInfo, ParseResult, ToolProblem
+from gputk.models.gpu import DriverInfo, GpuRecord, ParseResult, ToolProblem
 from gputk.parsers import (
     hwinfo,
     inxi,
@@ -85,6 +85,16 @@ def _csv_from_command(text: str, commands: tuple[str, ...]) -> ParseResult | Non
     return result if result.format is not None and result.gpus else None
 
 
+def _with_lost(result: ParseResult, text: str) -> tuple[GpuRecord, ...]:
+    """The output's GPUs plus those an error line beside it names as lost ("Unable to determine the
+    device handle for GPU 0000:65:00.0") when the output itself does not list them."""
+    if "gpu-lost" not in find_problems(text):
+        return result.gpus
+    known = {g.pci_bus_id for g in result.gpus if g.pci_bus_id}
+    lost = tuple(g for g in parse_tool_errors(text).gpus if g.pci_bus_id not in known)
+    return result.gpus + lost
+
+
 def identify(text: str) -> str | None:
     """The format name of ``text`` (``"nvidia-smi-xml"``, ``"lspci-vmm"``, ``"tool-error"``, ...) or None."""
     result = parse_any(text)
@@ -116,7 +126,9 @@ def parse_any(text: str, name: str | None = None) -> ParseResult:
         if result.format is None:
             continue
         merged = tuple(dict.fromkeys(result.problems + problems))
-        return replace(result, problems=merged, warnings=result.warnings + tuple(warnings))
+        return replace(
+            result, gpus=_with_lost(result, text), problems=merged, warnings=result.warnings + tuple(warnings)
+        )
     if problems:
         errors = parse_tool_errors(text)
         return replace(errors, warnings=errors.warnings + tuple(warnings))

@@ -98,6 +98,10 @@ def _pair_orphan(groups: list[list[GpuRecord]]) -> list[list[GpuRecord]]:
         and any(r.vendor == "nvidia" for r in g)
     ]
     if len(orphans) == 1 and len(unclaimed) == 1:
+        if any(r.lost for r in unclaimed[0]) and not any(r.lost for r in orphans[0]):
+            # an error line names a lost GPU by bus id; the listing without bus ids shows the GPUs
+            # that still answer (nvidia-smi -L leaves the lost one out): two GPUs, not one
+            return groups
         unclaimed[0][:0] = orphans[0]
         groups.remove(orphans[0])
     return groups

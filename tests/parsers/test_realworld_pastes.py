@@ -252,3 +252,26 @@ def test_inxi_vertical_y1_layout() -> None:
     assert [(g.vendor, g.name, g.pci_bus_id, g.pci_device_id, g.kernel_driver) for g in r.gpus] == [
         ("amd", "Radeon HD 5000/6000/7350/8350 Series", "0000:0a:00.0", "68f9", "radeon")
     ]
+
+
+def test_gpu_is_lost_message_inside_markdown_bold_and_quotes() -> None:
+    r = read("errors", "gpu-is-lost-reboot-bold-quotes.txt")
+    assert r.problems == ("gpu-lost",)
+    assert [(g.pci_bus_id, g.lost) for g in r.gpus] == [("0000:02:00.0", True)]
+
+
+def test_a_listing_with_a_lost_gpu_line_beside_it_keeps_both_gpus() -> None:
+    """nvidia-smi -L leaves a lost GPU out and prints the handle error instead: the listed GPU and the
+    lost one are two GPUs (built from the real -L paste and a real error line)."""
+    listing = (FIXTURES / "nvidia-smi-L" / "a100-80gb-mig-1g10gb-x7-prompt.txt").read_text(encoding="utf-8")
+    lost = (FIXTURES / "errors" / "lost-handle-space-root-prompt.txt").read_text(encoding="utf-8")
+    r = parse_any(listing + "\n" + lost.replace("```", ""))
+    assert r.format == "nvidia-smi-L" and r.problems == ("gpu-lost",)
+    assert [(g.index, g.pci_bus_id, g.lost) for g in r.gpus] == [(0, None, False), (None, "0000:0b:00.0", True)]
+    from gputk.probes.merge import merge_records
+
+    merged = merge_records(r.gpus)
+    assert sorted((m.record.name or "", m.record.lost) for m in merged) == [
+        ("", True),
+        ("NVIDIA A100-SXM4-80GB", False),
+    ]
