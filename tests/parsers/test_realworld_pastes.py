@@ -275,3 +275,10 @@ def test_a_listing_with_a_lost_gpu_line_beside_it_keeps_both_gpus() -> None:
         ("", True),
         ("NVIDIA A100-SXM4-80GB", False),
     ]
+
+
+def test_inxi2_card_under_a_box_drawing_prompt() -> None:
+    r = read("inxi", "inxi2-card-oland-box-prompt.txt")
+    assert [(g.vendor, g.name, g.pci_bus_id) for g in r.gpus] == [
+        ("amd", "Radeon HD 8570 / R7 240/340 OEM", "0000:01:00.0")
+    ]
