@@ -158,6 +158,7 @@ ToolProblem = Literal[
     "gpu-access-blocked",  # WSL: "Failed to initialize NVML: GPU access blocked by the operating system"
     "container-gpu-unavailable",  # docker: could not select device driver "" with capabilities: [[gpu]]
     "nvml-unknown-error",  # "Failed to initialize NVML: Unknown Error" (a container that lost its device access)
+    "container-cuda-too-new",  # nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8
 ]
 
 

@@ -31,7 +31,7 @@ from gputk.parsers.nvcc import parse_nvcc_version
 from gputk.parsers.paste import clean_paste, query_fields
 from gputk.parsers.proc_driver import SOURCE as PROC_SOURCE
 from gputk.parsers.proc_driver import parse_nvrm
-from gputk.parsers.tool_errors import find_problems, parse_tool_errors
+from gputk.parsers.tool_errors import find_problems, parse_tool_errors, required_cuda
 
 _MAX_CHARS = 5_000_000  # a pasted output is small; a bigger file is cut, and said so
 
@@ -95,6 +95,15 @@ def _with_lost(result: ParseResult, text: str) -> tuple[GpuRecord, ...]:
     return result.gpus + lost
 
 
+def _requirement_note(result: ParseResult, text: str, problems: tuple[ToolProblem, ...]) -> list[str]:
+    """A container's CUDA requirement beside the driver's own CUDA version from the same paste."""
+    need = required_cuda(text) if "container-cuda-too-new" in problems else None
+    have = result.driver.cuda_driver_version if result.driver else None
+    if not need or not have:
+        return []
+    return [f"the container image requires CUDA {need}; the driver in this output supports CUDA {have}"]
+
+
 def identify(text: str) -> str | None:
     """The format name of ``text`` (``"nvidia-smi-xml"``, ``"lspci-vmm"``, ``"tool-error"``, ...) or None."""
     result = parse_any(text)
@@ -126,6 +135,7 @@ def parse_any(text: str, name: str | None = None) -> ParseResult:
         if result.format is None:
             continue
         merged = tuple(dict.fromkeys(result.problems + problems))
+        warnings.extend(_requirement_note(result, text, merged))
         return replace(
             result, gpus=_with_lost(result, text), problems=merged, warnings=result.warnings + tuple(warnings)
         )

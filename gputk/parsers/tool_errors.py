@@ -86,6 +86,11 @@ _PATTERNS: tuple[tuple[ToolProblem, str, re.Pattern[str]], ...] = (
         re.compile(r"could not select device driver \"[^\"\n]{0,64}\" with capabilities: \[\[gpu\]\]", re.I),
     ),
     (
+        "container-cuda-too-new",
+        "unsatisfied condition: cuda",
+        re.compile(r"requirement error: unsatisfied condition: cuda ?>= ?\d", re.I),
+    ),
+    (
         "gpu-lost",
         "device handle for",
         re.compile(r"Unable to (?:determine|detect) the device handle for (?:GPU|gpu)", re.I),
@@ -139,12 +144,16 @@ MEANING: dict[str, str] = {
     "the Windows driver is too old)",
     "container-gpu-unavailable": "the container runtime has no GPU support (install the NVIDIA Container "
     "Toolkit and restart the daemon)",
+    "container-cuda-too-new": "the container image needs a newer CUDA than the host's driver supports: update the "
+    "host driver, or run an image built for the CUDA the driver reports",
     "nvml-unknown-error": "NVML could not start (Unknown Error): inside a container this is lost device access "
     "after the host reloaded systemd (recreate the container); on the host itself, read the kernel log for "
     "Xid/NVRM messages",
 }
 
 
+# "unsatisfied condition: cuda>=12.8, please update your driver" (nvidia-container-cli)
+_REQUIRED_CUDA = re.compile(r"unsatisfied condition: cuda ?>= ?(\d{1,3}\.\d{1,3})", re.I)
 # "NVML library version: 550.144" follows the mismatch message on R5xx drivers.
 _NVML_VERSION = re.compile(r"NVML library version:\s*(\d+\.\d+(?:\.\d+)?)", re.I)
 # "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error"; newer drivers name the
@@ -190,6 +199,12 @@ def find_problems(text: str) -> tuple[ToolProblem, ...]:
     return problems
 
 
+def required_cuda(text: str) -> str | None:
+    """The CUDA version an nvidia-container-cli requirement error asks for ("cuda>=12.8" -> "12.8")."""
+    m = _REQUIRED_CUDA.search(text) if "unsatisfied condition" in text else None
+    return m.group(1) if m else None
+
+
 def parse_tool_errors(text: str) -> ParseResult:
     """Problems, the NVML library version after a mismatch, and the bus ids of lost GPUs.
 
@@ -208,4 +223,6 @@ def parse_tool_errors(text: str) -> ParseResult:
         if bus_id and all(g.pci_bus_id != bus_id for g in lost):
             idx = int(index) if index else None
             lost.append(GpuRecord(source=SOURCE, index=idx, pci_bus_id=bus_id, vendor="nvidia", lost=True))
-    return ParseResult(format="tool-error", gpus=tuple(lost), driver=driver, problems=problems)
+    required = required_cuda(text) if "container-cuda-too-new" in problems else None
+    extra = {"container_requires_cuda": required} if required else {}
+    return ParseResult(format="tool-error", gpus=tuple(lost), driver=driver, problems=problems, extra=extra)

@@ -314,6 +314,7 @@ _DRIVER_BROKEN = frozenset(
         "nvml-library-not-found",
         "container-gpu-unavailable",
         "nvml-unknown-error",
+        "container-cuda-too-new",
     }
 )
 

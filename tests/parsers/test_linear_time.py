@@ -68,7 +68,12 @@ PARSERS: dict[str, tuple[Callable[[str], object], tuple[str, ...]]] = {
     "proc-driver": (parse_proc_driver_version, ("NVRM version: NVIDIA UNIX Open Kernel Module for ",)),
     "tool-errors": (
         parse_tool_errors,
-        ("bash: nvidia-smi", "Unable to determine the device handle for GPU", "device handle for GPU1: "),
+        (
+            "bash: nvidia-smi",
+            "Unable to determine the device handle for GPU",
+            "device handle for GPU1: ",
+            "nvidia-container-cli: requirement error: unsatisfied condition: cuda>=",
+        ),
     ),
     "nvcc": (parse_nvcc_version, ("Cuda compilation tools, release ",)),
     "kernel-log": (

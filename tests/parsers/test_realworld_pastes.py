@@ -282,3 +282,16 @@ def test_inxi2_card_under_a_box_drawing_prompt() -> None:
     assert [(g.vendor, g.name, g.pci_bus_id) for g in r.gpus] == [
         ("amd", "Radeon HD 8570 / R7 240/340 OEM", "0000:01:00.0")
     ]
+
+
+def test_container_cuda_requirement_errors() -> None:
+    r = read("errors", "container-requires-cuda-11-docker.txt")
+    assert (r.format, r.problems, r.extra) == (
+        "tool-error",
+        ("container-cuda-too-new",),
+        {"container_requires_cuda": "11.0"},
+    )
+    both = read("errors", "container-requires-cuda-12.8-with-host-table.txt")
+    assert both.format == "nvidia-smi-table" and both.problems == ("container-cuda-too-new",)
+    assert both.driver is not None and both.driver.version == "551.78"
+    assert "the container image requires CUDA 12.8; the driver in this output supports CUDA 12.4" in both.warnings
