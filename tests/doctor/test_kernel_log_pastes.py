@@ -41,6 +41,14 @@ from tests.doctor.test_scenarios import run, sole_failure
         ),
         ("no-nvidia-adapter-found-amd.txt", "the nvidia module loaded but found no NVIDIA GPU it can drive"),
         (
+            "bar0-invalid-egpu-probe-failed.txt",
+            "the firmware did not give the GPU a valid memory window (PCI BAR): the driver cannot map it",
+        ),
+        (
+            "bar0-invalid-laptop-cut-top.txt",
+            "the firmware did not give the GPU a valid memory window (PCI BAR): the driver cannot map it",
+        ),
+        (
             "open-module-no-gsp-v100.txt",
             "the open kernel module cannot drive GPU 0000:af:00.0 (10de:1db5): it has no GPU System Processor "
             "(GSP), which open modules need (GPUs before Turing)",
