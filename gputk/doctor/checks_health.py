@@ -47,6 +47,7 @@ def sxid_catalogue() -> dict[str, dict[str, Any]]:
     return _data("sxid.json")
 
 
+_UNNAMED_SWITCH = "(bus id not in the log)"
 # "20034, Fatal, Link 28 LTSSM Fault Up" / "22013, Non-fatal, Link 00 Minion Link DLREQ interrupt"
 _SXID_SEVERITY = re.compile(r"^(Fatal|Non-fatal)\b,?\s*(?:Link (\d{1,3}) )?(.{0,120})", re.I)
 
@@ -99,13 +100,13 @@ def _sxid_part(events: tuple[XidEvent, ...]) -> tuple[Outcome, Fix | None] | Non
         links = f", link(s) {', '.join(g.links)}" if g.links else ""
         what = entry.get("effect") or g.text or "not in gputk's SXid table"
         line = g.line or next(x.line for x in events if x.code == g.code and x.bus_id == g.bus)
-        evidence.append(ev(f"kernel log: SXid {g.code} on NVSwitch {g.bus or '?'} ({kind}{links})", f"{what}: {line[:200]}"))
+        evidence.append(ev(f"kernel log: SXid {g.code} on NVSwitch {g.bus or _UNNAMED_SWITCH} ({kind}{links})", f"{what}: {line[:200]}"))
     fatal = [g for g in groups if severity[id(g)]]
     unknown = [g for g in groups if severity[id(g)] is None]
     if fatal:
         worst = fatal[0]
         entry = cat.get(str(worst.code), {})
-        switches = sorted({g.bus or "?" for g in fatal})
+        switches = sorted({g.bus or _UNNAMED_SWITCH for g in fatal})
         name = entry.get("name") or worst.text or "NVSwitch error"
         action = entry.get("action") or (
             "restart the system so the GPUs and NVSwitches are reset together; if it recurs, contact the vendor"
