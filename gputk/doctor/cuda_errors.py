@@ -66,5 +66,7 @@ def explain(message: str | None) -> CudaError | None:
         code = next((c for c in (m.group(1) for m in _CODE.finditer(message)) if c in t), None)
     if code is None:
         low = message.lower()
-        code = next((c for c, e in t.items() if e["text"].lower() in low), None)
+        code = next(
+            (c for c, e in t.items() if any(w.lower() in low for w in (e["text"], *e.get("also", ())))), None
+        )
     return None if code is None else _entry(code)

@@ -50,6 +50,7 @@ CASES = [
     ("tf-cannot-dlopen-unlisted.txt", "tensorflow", False, None, "toolkit", "tensorflow[and-cuda]"),
     ("numba-stub-libcuda-34.txt", "numba", "first", 34, "toolkit", "stubs/libcuda.so"),
     ("numba-driver-library-not-found.txt", "numba", True, None, "driver", "NUMBA_CUDA_DRIVER"),
+    ("torch-devices-busy-new-wording.txt", "torch", "first", 46, "system configuration", "gpu.compute-mode"),
 ]
 
 
