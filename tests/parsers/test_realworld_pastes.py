@@ -291,7 +291,7 @@ def test_container_cuda_requirement_errors() -> None:
         ("container-cuda-too-new",),
         {"container_requires_cuda": "11.0"},
     )
-    both = read("errors", "container-requires-cuda-12.8-with-host-table.txt")
+    both = read("nvidia-smi-table", "container-requires-cuda-12.8-then-host-table-cut.txt")
     assert both.format == "nvidia-smi-table" and both.problems == ("container-cuda-too-new",)
     assert both.driver is not None and both.driver.version == "551.78"
     assert "the container image requires CUDA 12.8; the driver in this output supports CUDA 12.4" in both.warnings
