@@ -25,8 +25,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 from gputk.models.core import CommandResult
 
@@ -203,6 +205,8 @@ class LiveHost:
             future = self._memo.get(key)
             owner = future is None
             if future is None:
+                from concurrent.futures import Future  # loaded on first use: not at start-up
+
                 future = self._memo[key] = Future()
         if owner:
             try:

@@ -250,76 +250,85 @@ def build_fit(name: str, r: dict[str, Any], ctx: Context) -> Outcome | None:
     Adds the table's facts as evidence via the returned outcome only when something is wrong;
     the framework check reports the rest.
     """
-    gpus = _gpus_with_cc(ctx)
-    drv = ctx.driver_version()[0]
-    p = ctx.platform()
-    evidence: list[Evidence] = []
-    problems: list[str] = []
-    version = str(r.get("version") or "?")
     if name == "tensorflow":
-        row = fw_compat.tf_build(version)
-        if row is None:
-            return None
-        evidence.append(
-            ev(
-                "tested build (gputk/compat/data/frameworks.json)",
-                f"TensorFlow {row.tf}: CUDA {row.cuda}, cuDNN {row.cudnn}"
-                + (f", {' '.join(row.arch)}" if row.arch else ""),
-            )
-        )
-        probed = Version.parse(r.get("cudnn_compiled")) or Version.parse(_cudnn_text(r.get("cudnn_build")))
-        # TensorFlow's build info often names the major only ("9"): the tested table says the minor
-        built_cudnn = (
-            str(probed)
-            if probed and (len(probed.parts) > 1 or probed.major != row.cudnn.major)
-            else str(row.cudnn)
-        )
-        loaded = _cudnn_text(r.get("cudnn_loaded"))
-        if loaded and fw_compat.cudnn_fits(built_cudnn, loaded) is False:
-            where = f" from {r['cudnn_loaded_path']}" if r.get("cudnn_loaded_path") else ""
-            problems.append(
-                f"TensorFlow {version} needs cuDNN {built_cudnn} (same major, >= minor) but loads "
-                f"cuDNN {loaded}{where}"
-            )
-        cudnn_fix = None
-        if problems:
-            where = str(r.get("cudnn_loaded_path") or "")
-            spec = f"nvidia-cudnn-cu{row.cuda.major}>={built_cudnn}"
-            cudnn_fix = Fix(
-                f"Make TensorFlow load cuDNN >= {built_cudnn} (major {Version.of(built_cudnn).major}): "
-                + (f"take {where.rsplit('/', 1)[0]} off LD_LIBRARY_PATH, or " if where else "")
-                + f"install {spec}.",
-                (fixes.pip_install(p, spec),),
-            )
-        archs = [str(a) for a in r.get("arch_list") or []] or list(row.arch)
-        for g in gpus:
-            if fw_compat.arch_covers(g.cc, archs) is False:
-                problems.append(
-                    f"TensorFlow {version} has no kernels for {g.name} (sm_{(g.cc or '').replace('.', '')}; "
-                    f"built for {' '.join(archs)})"
-                )
-        if problems:
-            fix = cudnn_fix if cudnn_fix and len(problems) == 1 else _pin_fix(ctx, p, "tensorflow", problems)
-            return failed("; ".join(problems), evidence, fix)
-        return None
+        return _tensorflow_fit(r, ctx)
     if name in ("jax", "cupy", "numba"):
-        major = r.get("cuda_major_build")
-        if not isinstance(major, int):
-            return None
-        for g in gpus:
-            if major >= 13 and cuda_compat.can_target(g.cc, f"{major}.0") is False:
-                problems.append(
-                    f"{name} {version} is the CUDA {major} build; CUDA {major} has no code for "
-                    f"{g.name} ({_gen_name(g)})"
-                )
-        floor = cuda_compat.mvc_floor(major)
-        if drv and floor is not None and Version.of(drv) < floor:
-            problems.append(
-                f"{name} {version} is the CUDA {major} build; it needs driver >= {floor}, this is {drv}"
-            )
-        if problems:
-            return failed("; ".join(problems), evidence, _pin_fix(ctx, p, name, problems))
+        return _cuda_build_fit(name, r, ctx)
     return None
+
+
+def _tf_built_cudnn(r: dict[str, Any], row: fw_compat.TfBuild) -> str:
+    """The cuDNN TensorFlow was built with: the probe's, or the tested table's when the probe
+    names the major only ("9", as TensorFlow's build info often does)."""
+    probed = Version.parse(r.get("cudnn_compiled")) or Version.parse(_cudnn_text(r.get("cudnn_build")))
+    if probed and (len(probed.parts) > 1 or probed.major != row.cudnn.major):
+        return str(probed)
+    return str(row.cudnn)
+
+
+def _tensorflow_fit(r: dict[str, Any], ctx: Context) -> Outcome | None:
+    version = str(r.get("version") or "?")
+    row = fw_compat.tf_build(version)
+    if row is None:
+        return None
+    p = ctx.platform()
+    evidence = [
+        ev(
+            "tested build (gputk/compat/data/frameworks.json)",
+            f"TensorFlow {row.tf}: CUDA {row.cuda}, cuDNN {row.cudnn}"
+            + (f", {' '.join(row.arch)}" if row.arch else ""),
+        )
+    ]
+    problems: list[str] = []
+    built_cudnn = _tf_built_cudnn(r, row)
+    loaded = _cudnn_text(r.get("cudnn_loaded"))
+    cudnn_fix = None
+    if loaded and fw_compat.cudnn_fits(built_cudnn, loaded) is False:
+        where = str(r.get("cudnn_loaded_path") or "")
+        problems.append(
+            f"TensorFlow {version} needs cuDNN {built_cudnn} (same major, >= minor) but loads "
+            f"cuDNN {loaded}" + (f" from {where}" if where else "")
+        )
+        spec = f"nvidia-cudnn-cu{row.cuda.major}>={built_cudnn}"
+        cudnn_fix = Fix(
+            f"Make TensorFlow load cuDNN >= {built_cudnn} (major {Version.of(built_cudnn).major}): "
+            + (f"take {where.rsplit('/', 1)[0]} off LD_LIBRARY_PATH, or " if where else "")
+            + f"install {spec}.",
+            (fixes.pip_install(p, spec),),
+        )
+    archs = [str(a) for a in r.get("arch_list") or []] or list(row.arch)
+    for g in _gpus_with_cc(ctx):
+        if fw_compat.arch_covers(g.cc, archs) is False:
+            problems.append(
+                f"TensorFlow {version} has no kernels for {g.name} (sm_{(g.cc or '').replace('.', '')}; "
+                f"built for {' '.join(archs)})"
+            )
+    if not problems:
+        return None
+    fix = cudnn_fix if cudnn_fix and len(problems) == 1 else _pin_fix(ctx, p, "tensorflow", problems)
+    return failed("; ".join(problems), evidence, fix)
+
+
+def _cuda_build_fit(name: str, r: dict[str, Any], ctx: Context) -> Outcome | None:
+    """JAX, CuPy and numba name the CUDA major they were built for: its GPUs and driver floor."""
+    major = r.get("cuda_major_build")
+    if not isinstance(major, int):
+        return None
+    version = str(r.get("version") or "?")
+    problems: list[str] = []
+    for g in _gpus_with_cc(ctx):
+        if major >= 13 and cuda_compat.can_target(g.cc, f"{major}.0") is False:
+            problems.append(
+                f"{name} {version} is the CUDA {major} build; CUDA {major} has no code for "
+                f"{g.name} ({_gen_name(g)})"
+            )
+    drv = ctx.driver_version()[0]
+    floor = cuda_compat.mvc_floor(major)
+    if drv and floor is not None and Version.of(drv) < floor:
+        problems.append(f"{name} {version} is the CUDA {major} build; it needs driver >= {floor}, this is {drv}")
+    if not problems:
+        return None
+    return failed("; ".join(problems), [], _pin_fix(ctx, ctx.platform(), name, problems))
 
 
 def _pin_fix(ctx: Context, p: PlatformInfo, name: str, problems: list[str]) -> Fix:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from gputk.compat import cuda as cuda_compat
 from gputk.compat import frameworks as fw_compat
 from gputk.compat.version import Version, release_of
 from gputk.doctor import checks_compat, fixes
 from gputk.doctor.base import Outcome, check, ev, failed, passed, skipped, warned
-from gputk.doctor.context import Context
+from gputk.doctor.context import Context, GpuView
 from gputk.models.cuda import Toolkit
 from gputk.models.doctor import Evidence, Fix
 from gputk.probes.frameworks import FRAMEWORKS
@@ -117,6 +119,42 @@ def _cuda_in_use(ctx: Context) -> list[tuple[str, str, str]]:
     return items
 
 
+def _driver_too_old(
+    ctx: Context, drv: str | None, dcuda: str | None, too_old: list[tuple[str, str]], evidence: list[Evidence]
+) -> Outcome:
+    """The driver is older than a toolkit or framework build needs: upgrade it, unless no driver
+    for this GPU can be new enough (then: the builds that still run here)."""
+    p = ctx.platform()
+    newest = max((v for _, v in too_old), key=lambda v: Version.parse(v) or Version((0,)))
+    need = cuda_compat.min_driver(newest, windows=p.wsl) or cuda_compat.min_driver(newest) or "a newer driver"
+    names = ", ".join(f"{w} (CUDA {release_of(v)})" for w, v in too_old)
+    stuck = checks_compat.no_driver_for(ctx, need)
+    if stuck:  # never advise a driver upgrade that no driver for this GPU satisfies
+        g, lim = stuck[0]
+        summary = f"driver {drv} (CUDA {dcuda}) is too old for {names}, and no newer driver supports {g.name}"
+        text = (
+            f"{g.name} ({lim.generation.name}) cannot have a driver >= {need}: its last branch is "
+            f"{lim.last_branch}. Install builds the driver runs: "
+            + (
+                ", ".join(checks_compat.pins_text(ctx))
+                or f"builds for CUDA <= {dcuda} whose arch list has sm_{(g.cc or '').replace('.', '')} "
+                "(none in gputk's tables)"
+            )
+            + "."
+        )
+        frameworks = tuple(w for w, _ in too_old if w in ("torch", "tensorflow", "jax", "cupy", "numba"))
+        return failed(summary, evidence, Fix(text, checks_compat.pin_commands(p, ctx, frameworks)))
+    commands = fixes.install_driver(p)
+    text = (
+        f"Upgrade the driver to >= {need}, or install builds for CUDA {dcuda or 'the driver supports'}."
+    )
+    if any(w == "torch" for w, _ in too_old):
+        wheel = fw_compat.pick_torch_wheel(dcuda, None)
+        if wheel:
+            commands += (fixes.pip_install(p, "torch", reinstall=True, index_url=wheel.index_url),)
+    return failed(f"driver {drv} (CUDA {dcuda}) is too old for {names}", evidence, Fix(text, commands))
+
+
 @check(
     "cuda.driver-compat",
     "CUDA versions in use vs the driver",
@@ -146,34 +184,7 @@ def driver_compat(ctx: Context) -> Outcome:
         evidence.append(ev(src, f"{what}: CUDA {release_of(version) or version} -> {c.kind}: {c.reason}"))
         (too_old if c.kind == "too-old" else mvc if c.kind == "mvc" else ok).append((what, version))
     if too_old:
-        newest = max((v for _, v in too_old), key=lambda v: Version.parse(v) or Version((0,)))
-        need = cuda_compat.min_driver(newest, windows=p.wsl) or cuda_compat.min_driver(newest) or "a newer driver"
-        names = ", ".join(f"{w} (CUDA {release_of(v)})" for w, v in too_old)
-        stuck = checks_compat.no_driver_for(ctx, need)
-        if stuck:  # never advise a driver upgrade that no driver for this GPU satisfies
-            g, lim = stuck[0]
-            summary = f"driver {drv} (CUDA {dcuda}) is too old for {names}, and no newer driver supports {g.name}"
-            text = (
-                f"{g.name} ({lim.generation.name}) cannot have a driver >= {need}: its last branch is "
-                f"{lim.last_branch}. Install builds the driver runs: "
-                + (
-                    ", ".join(checks_compat.pins_text(ctx))
-                    or f"builds for CUDA <= {dcuda} whose arch list has sm_{(g.cc or '').replace('.', '')} "
-                    "(none in gputk's tables)"
-                )
-                + "."
-            )
-            frameworks = tuple(w for w, _ in too_old if w in ("torch", "tensorflow", "jax", "cupy", "numba"))
-            return failed(summary, evidence, Fix(text, checks_compat.pin_commands(p, ctx, frameworks)))
-        commands = fixes.install_driver(p)
-        text = (
-            f"Upgrade the driver to >= {need}, or install builds for CUDA {dcuda or 'the driver supports'}."
-        )
-        if any(w == "torch" for w, _ in too_old):
-            wheel = fw_compat.pick_torch_wheel(dcuda, None)
-            if wheel:
-                commands += (fixes.pip_install(p, "torch", reinstall=True, index_url=wheel.index_url),)
-        return failed(f"driver {drv} (CUDA {dcuda}) is too old for {names}", evidence, Fix(text, commands))
+        return _driver_too_old(ctx, drv, dcuda, too_old, evidence)
     tk_mvc = [v for w, v in mvc if w == "toolkit"]
     if tk_mvc:
         return warned(
@@ -201,67 +212,87 @@ def cuda_arch(ctx: Context) -> Outcome:
     gpus = [g for g in ctx.gpus() if g.cc]
     if not gpus:
         return skipped("compute capability of the GPU unknown")
-    evidence = [ev(f"GPU {g.index} ({g.source})", f"{g.name}: compute capability {g.cc}") for g in gpus]
-    problems: list[str] = []
-    fix_cmds: list[str] = []
-    fix_text: list[str] = []
+    found = _ArchFindings([ev(f"GPU {g.index} ({g.source})", f"{g.name}: compute capability {g.cc}") for g in gpus])
     tk = toolkit_in_use(ctx)
-    p = ctx.platform()
     for g in gpus:
-        assert g.cc is not None
-        if tk is not None and tk.version:
-            ok = cuda_compat.can_target(g.cc, tk.version)
-            evidence.append(ev(tk.root, f"CUDA {tk.release} targets sm_{g.cc.replace('.', '')}: {ok}"))
-            if ok is False:
-                problems.append(f"CUDA {tk.release} cannot compile for {g.name} (sm_{g.cc.replace('.', '')})")
-                newest = cuda_compat.newest_cuda_for(g.cc)
-                first = cuda_compat.first_cuda_for(g.cc)
-                bound = f"<= {newest}" if newest else f">= {first}"
-                fix_text.append(f"Use a toolkit that targets this GPU (CUDA {bound}).")
-        if not ctx.frameworks_enabled:
-            continue
-        for name in ("torch", "tensorflow"):
-            r = ctx.framework(name)
-            archs = [str(a) for a in r.get("arch_list") or []]
-            if r.get("status") != "ok" or not archs:
-                continue
-            covered = fw_compat.arch_covers(g.cc, archs)
-            evidence.append(ev(f"{name} {r.get('version')}", f"arch list {' '.join(archs)}"))
-            if covered is False:
-                problems.append(
-                    f"{name} {r.get('version')} has no kernels for {g.name} "
-                    f"(sm_{g.cc.replace('.', '')}; built for {' '.join(archs)})"
-                )
-                if name == "torch":
-                    pin = fw_compat.pin_for("torch", g.cc, ctx.driver_version()[0], ctx.driver_cuda()[0])
-                    if pin:
-                        fix_cmds.append(fixes.pip_install(p, pin.requirement, reinstall=True, index_url=pin.index_url))
-                    fix_text.append(
-                        "Install a PyTorch build whose arch list covers the GPU "
-                        "('no kernel image is available for execution on the device')."
-                    )
-                else:
-                    fix_cmds.append(fixes.pip_install(p, "tensorflow[and-cuda]", reinstall=True))
-                    fix_text.append("Install a TensorFlow release built for this GPU.")
-        r = ctx.framework("numba")
-        if r.get("status") == "ok" and r.get("numba_cuda"):
-            flavours = fw_compat.table("numba_cuda")["flavours"]
-            major = tk.major if tk else None
-            rng = flavours.get(str(major))
-            cc_v = Version.parse(g.cc)
-            if rng and cc_v and not (Version.of(rng["cc_min"]) <= cc_v <= Version.of(rng["cc_max"])):
-                problems.append(f"numba-cuda with CUDA {major} supports CC {rng['cc_min']}-{rng['cc_max']}, not {g.cc}")
-                fit = fw_compat.cuda_flavour(ctx.driver_version()[0], g.cc)
-                fix_cmds.append(fixes.pip_install(p, fw_compat.install_spec("numba", fit)))
-                fix_text.append(f"numba-cuda's CUDA {fit} flavour supports this GPU.")
-    if problems:
+        _arch_of_toolkit(found, g, tk)
+        if ctx.frameworks_enabled:
+            _arch_of_frameworks(ctx, found, g)
+            _arch_of_numba(ctx, found, g, tk)
+    if found.problems:
         return failed(
-            "; ".join(problems),
-            evidence,
-            Fix(" ".join(dict.fromkeys(fix_text)), tuple(dict.fromkeys(fix_cmds))),
+            "; ".join(found.problems),
+            found.evidence,
+            Fix(" ".join(dict.fromkeys(found.fix_text)), tuple(dict.fromkeys(found.fix_cmds))),
         )
-    names = ", ".join(f"{g.name} (sm_{g.cc.replace('.', '')})" for g in gpus if g.cc)
-    return passed(f"{names}: supported by the toolkit and framework builds found", *evidence)
+    names = ", ".join(f"{g.name} (sm_{_sm(g)})" for g in gpus)
+    return passed(f"{names}: supported by the toolkit and framework builds found", *found.evidence)
+
+
+@dataclass
+class _ArchFindings:
+    evidence: list[Evidence]
+    problems: list[str] = field(default_factory=list)
+    fix_text: list[str] = field(default_factory=list)
+    fix_cmds: list[str] = field(default_factory=list)
+
+
+def _sm(g: GpuView) -> str:
+    return (g.cc or "").replace(".", "")
+
+
+def _arch_of_toolkit(found: _ArchFindings, g: GpuView, tk: Toolkit | None) -> None:
+    if tk is None or not tk.version or g.cc is None:
+        return
+    ok = cuda_compat.can_target(g.cc, tk.version)
+    found.evidence.append(ev(tk.root, f"CUDA {tk.release} targets sm_{_sm(g)}: {ok}"))
+    if ok is False:
+        found.problems.append(f"CUDA {tk.release} cannot compile for {g.name} (sm_{_sm(g)})")
+        newest = cuda_compat.newest_cuda_for(g.cc)
+        bound = f"<= {newest}" if newest else f">= {cuda_compat.first_cuda_for(g.cc)}"
+        found.fix_text.append(f"Use a toolkit that targets this GPU (CUDA {bound}).")
+
+
+def _arch_of_frameworks(ctx: Context, found: _ArchFindings, g: GpuView) -> None:
+    """PyTorch and TensorFlow report the SASS/PTX targets they were built with."""
+    p = ctx.platform()
+    for name in ("torch", "tensorflow"):
+        r = ctx.framework(name)
+        archs = [str(a) for a in r.get("arch_list") or []]
+        if r.get("status") != "ok" or not archs or g.cc is None:
+            continue
+        found.evidence.append(ev(f"{name} {r.get('version')}", f"arch list {' '.join(archs)}"))
+        if fw_compat.arch_covers(g.cc, archs) is not False:
+            continue
+        found.problems.append(
+            f"{name} {r.get('version')} has no kernels for {g.name} (sm_{_sm(g)}; built for {' '.join(archs)})"
+        )
+        if name == "torch":
+            pin = fw_compat.pin_for("torch", g.cc, ctx.driver_version()[0], ctx.driver_cuda()[0])
+            if pin:
+                found.fix_cmds.append(fixes.pip_install(p, pin.requirement, reinstall=True, index_url=pin.index_url))
+            found.fix_text.append(
+                "Install a PyTorch build whose arch list covers the GPU "
+                "('no kernel image is available for execution on the device')."
+            )
+        else:
+            found.fix_cmds.append(fixes.pip_install(p, "tensorflow[and-cuda]", reinstall=True))
+            found.fix_text.append("Install a TensorFlow release built for this GPU.")
+
+
+def _arch_of_numba(ctx: Context, found: _ArchFindings, g: GpuView, tk: Toolkit | None) -> None:
+    """numba-cuda's CUDA flavour supports a range of compute capabilities."""
+    r = ctx.framework("numba")
+    if r.get("status") != "ok" or not r.get("numba_cuda"):
+        return
+    major = tk.major if tk else None
+    rng = fw_compat.table("numba_cuda")["flavours"].get(str(major))
+    cc_v = Version.parse(g.cc)
+    if rng and cc_v and not (Version.of(rng["cc_min"]) <= cc_v <= Version.of(rng["cc_max"])):
+        found.problems.append(f"numba-cuda with CUDA {major} supports CC {rng['cc_min']}-{rng['cc_max']}, not {g.cc}")
+        fit = fw_compat.cuda_flavour(ctx.driver_version()[0], g.cc)
+        found.fix_cmds.append(fixes.pip_install(ctx.platform(), fw_compat.install_spec("numba", fit)))
+        found.fix_text.append(f"numba-cuda's CUDA {fit} flavour supports this GPU.")
 
 
 @check("cudnn.install", "cuDNN installs and their CUDA major", after=("cuda.toolkit",))

@@ -267,6 +267,8 @@ def _reinstall_or_log(ctx: Context, text: str) -> Fix:
 def _nvml_init_failed(ctx: Context) -> Outcome:
     nv, k, p = ctx.nvml(), ctx.kernel(), ctx.platform()
     evidence = [ev("NVML nvmlInit", f"{nv.status}: {nv.detail or ''}")]
+    if nv.status == "hung":
+        return failed(nv.detail or "NVML gave no answer", evidence, fixes.wedged_driver())
     branch = fixes.branch_of(k.loaded_version)
     if nv.status == "library-not-found":
         if p.container:
@@ -386,14 +388,7 @@ def nvidia_smi(ctx: Context) -> Outcome:
     cmd = smi.command
     evidence = [ev("nvidia-smi -q -x", cmd.describe() if cmd else smi.detail)]
     if smi.timed_out:
-        return failed(
-            smi.detail,
-            evidence,
-            Fix(
-                "The driver is wedged: read the kernel log, then reset the GPU or reboot.",
-                ("sudo dmesg | grep -iE 'xid|nvrm' | tail", "sudo reboot"),
-            ),
-        )
+        return failed(smi.detail, evidence, fixes.wedged_driver())
     if smi.status == "unavailable":
         return _smi_unavailable(ctx, evidence)
     if smi.status == "error":

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 from gputk.compat import cuda as cuda_compat
 from gputk.compat import gpus as gpu_table
@@ -73,6 +75,7 @@ class Context:
         self._results: dict[str, CheckResult] = {}
         self._fw_pool: ThreadPoolExecutor | None = None
         self._fw: dict[str, Future[dict[str, Any]]] = {}
+        self._fw_replayed: dict[str, dict[str, Any]] = {}
         self._fw_lock = threading.RLock()
 
     # -- memo ------------------------------------------------------------------
@@ -283,6 +286,8 @@ class Context:
         with self._fw_lock:
             if self._fw_pool is not None:
                 return
+            from concurrent.futures import ThreadPoolExecutor
+
             py = self.python()
             self._fw_pool = ThreadPoolExecutor(max_workers=len(FRAMEWORKS), thread_name_prefix="gputk-fw")
             for n in names:
@@ -291,6 +296,11 @@ class Context:
     def framework(self, name: str) -> dict[str, Any]:
         if not self.frameworks_enabled:
             return {"status": "not-probed"}
+        if not self.host.live:  # a snapshot replays what was recorded: no child to wait for
+            with self._fw_lock:
+                if name not in self._fw_replayed:
+                    self._fw_replayed[name] = probe_framework(self.host, name, self.framework_timeout, self.python())
+                return self._fw_replayed[name]
         with self._fw_lock:
             if self._fw_pool is None:
                 self.start_frameworks((name,))

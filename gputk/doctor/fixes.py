@@ -139,6 +139,19 @@ def enroll_mok(plat: PlatformInfo) -> tuple[str, ...]:
     )
 
 
+def wedged_driver() -> Fix:
+    """A GPU tool or NVML stopped answering: the kernel log says why; a reset or a reboot clears it."""
+    return Fix(
+        "The driver is wedged: read the kernel log (an Xid or 'fallen off the bus' names the GPU), "
+        "then reset the GPU or reboot; drain the node first on a cluster.",
+        (
+            "sudo dmesg | grep -iE 'xid|nvrm' | tail",
+            "sudo nvidia-smi -r   # when no process uses the GPU",
+            "sudo reboot",
+        ),
+    )
+
+
 def reload_modules() -> tuple[str, ...]:
     """F1: load the new module without a reboot (only when no process holds the GPU)."""
     return (

@@ -16,12 +16,13 @@ NVML call is the wedged-driver sign, and a node in that state should not take jo
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 from gputk.doctor.base import Check
 from gputk.doctor.context import Context
@@ -111,6 +112,8 @@ def run_with_deadline(
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[DoctorReport, Facts]:
     """Run ``checks`` in a child process; what has not answered by ``deadline_s`` fails as hung."""
+    import multiprocessing  # only a live machine under a deadline needs it
+
     methods = multiprocessing.get_all_start_methods()
     mp: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     parent, child = mp.Pipe(duplex=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING
 
 from gputk.doctor.base import Check, Outcome
 from gputk.doctor.context import Context
@@ -21,6 +21,9 @@ from gputk.doctor.registry import REGISTRY
 from gputk.errors import InputError
 from gputk.host import Host
 from gputk.models.doctor import CheckResult, DoctorReport
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 MAX_WORKERS = 8
 
@@ -87,35 +90,65 @@ def _run_one(check: Check, ctx: Context) -> CheckResult:
 def run_checks(ctx: Context, checks: Sequence[Check], max_workers: int = MAX_WORKERS) -> DoctorReport:
     """Run ``checks`` (already selected, registry order) and return the report in that order.
 
-    ``max_workers`` 1 runs them one after the other (a snapshot's facts are file reads; the
-    fleet view reads many snapshots in parallel processes instead).
+    On a live machine every fact is started at once and the checks run in ``max_workers``
+    threads; ``max_workers`` 1 runs them one after the other in this thread, which is what a
+    snapshot always gets (its facts are file reads, and nothing can hang).
     """
     selected = {c.id for c in checks}
     waits = {c.id: {d for d in (*c.depends_on, *c.after) if d in selected} for c in checks}
-    fw_names = tuple(c.id.split(".", 1)[1] for c in checks if c.framework)
-    ctx.prefetch(fw_names)  # every fact and framework probe at once: hung tools are cut off together
     done: dict[str, CheckResult] = {}
-    pending = list(checks)
-    running: dict[Future[CheckResult], str] = {}
     try:
-        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gputk-check") as pool:
-            while pending or running:
-                for c in [c for c in pending if waits[c.id] <= done.keys()]:
-                    pending.remove(c)
-                    running[pool.submit(_run_one, c, ctx)] = c.id
-                if not running:  # a dependency cycle; registry tests forbid it, but never hang
-                    for c in pending:
-                        done[c.id] = _run_one(c, ctx)
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    result = f.result()
-                    running.pop(f)
-                    ctx.record(result)
-                    done[result.id] = result
+        if ctx.host.live and max_workers > 1:
+            fw_names = tuple(c.id.split(".", 1)[1] for c in checks if c.framework)
+            ctx.prefetch(fw_names)  # every fact and framework probe at once: hung tools are cut off together
+            _run_threaded(ctx, checks, waits, done, max_workers)
+        else:
+            _run_in_order(ctx, checks, waits, done)
     finally:
         ctx.close()
     return DoctorReport(tuple(done[c.id] for c in checks if c.id in done), ctx.host.label)
+
+
+def _finish(ctx: Context, result: CheckResult, done: dict[str, CheckResult]) -> None:
+    ctx.record(result)
+    done[result.id] = result
+
+
+def _run_in_order(
+    ctx: Context, checks: Sequence[Check], waits: dict[str, set[str]], done: dict[str, CheckResult]
+) -> None:
+    pending = list(checks)
+    while pending:
+        ready = [c for c in pending if waits[c.id] <= done.keys()] or pending  # a cycle: never hang
+        for c in ready:
+            pending.remove(c)
+            _finish(ctx, _run_one(c, ctx), done)
+
+
+def _run_threaded(
+    ctx: Context,
+    checks: Sequence[Check],
+    waits: dict[str, set[str]],
+    done: dict[str, CheckResult],
+    max_workers: int,
+) -> None:
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # a live machine only
+
+    pending = list(checks)
+    running: dict[Future[CheckResult], str] = {}
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gputk-check") as pool:
+        while pending or running:
+            for c in [c for c in pending if waits[c.id] <= done.keys()]:
+                pending.remove(c)
+                running[pool.submit(_run_one, c, ctx)] = c.id
+            if not running:  # a dependency cycle; registry tests forbid it, but never hang
+                for c in pending:
+                    done[c.id] = _run_one(c, ctx)
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                running.pop(f)
+                _finish(ctx, f.result(), done)
 
 
 def diagnose(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gputk.host import Host
@@ -277,6 +276,8 @@ def probe_frameworks(
 ) -> dict[str, dict[str, Any]]:
     """All of ``names`` in parallel child processes; ``{name: result}``."""
     py = py if py is not None else python_env(host)
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
         futures = {n: pool.submit(probe_framework, host, n, timeout, py) for n in names}
         return {n: f.result() for n, f in futures.items()}

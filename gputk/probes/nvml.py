@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -39,6 +40,7 @@ NvmlStatus = Literal[
     "driver-not-loaded",
     "driver-library-mismatch",
     "no-permission",
+    "hung",
     "error",
     "not-captured",
 ]
@@ -68,7 +70,12 @@ STATUS_DETAILS: dict[str, str] = {
     "no-permission": "no permission to open /dev/nvidia*: add the user to the video group or check the "
     "container's device mounts",
     "not-captured": "NVML was not captured in this snapshot",
+    "hung": "NVML gave no answer within {timeout:g} s: the driver looks wedged (a GPU fallen off the bus, "
+    "or one stuck in a reset)",
 }
+# NVML runs in this process, so a wedged driver would block gputk for good: it is asked in a
+# daemon thread and given up on after this long (a blocked daemon thread does not stop exit).
+NVML_TIMEOUT_S = 20.0
 
 _COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
 _VIRT_MODES = {0: "None", 1: "Pass-Through", 2: "VGPU", 3: "Host VGPU", 4: "Host VSGA"}
@@ -361,9 +368,30 @@ def collect() -> dict[str, Any]:
             pynvml.nvmlShutdown()
 
 
+def collect_within(timeout_s: float = NVML_TIMEOUT_S, fn: Callable[[], dict[str, Any]] = collect) -> dict[str, Any]:
+    """:func:`collect`, or the ``hung`` status when NVML has not answered within ``timeout_s``."""
+    box: list[dict[str, Any]] = []
+    failure: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            box.append(fn())
+        except BaseException as exc:  # handed back to the caller's thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=ask, name="gputk-nvml", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if failure:
+        raise failure[0]
+    if not box:
+        return NvmlResult("hung", STATUS_DETAILS["hung"].format(timeout=timeout_s)).to_dict()
+    return box[0]
+
+
 def nvml_query(host: Host) -> NvmlResult:
     """NVML's answer for ``host``: live on this machine, replayed from ``probes.nvml`` in a snapshot."""
-    data = host.python_probe("nvml", collect)
+    data = host.python_probe("nvml", collect_within)
     if data is None:
         return NvmlResult("not-captured", STATUS_DETAILS["not-captured"])
     return NvmlResult.from_dict(data)

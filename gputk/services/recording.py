@@ -26,6 +26,7 @@ from gputk.host import DEFAULT_TIMEOUT_S, MAX_READ_BYTES, LiveHost, ProbeFn
 from gputk.models.core import CommandResult
 from gputk.services.redact import Redactor
 from gputk.snapshot import SnapshotWriter
+from gputk.snapshot.tree import resolve_links
 
 # Files bigger than this are recorded truncated (a snapshot is for bug reports).
 MAX_RECORDED_FILE = 1024 * 1024
@@ -59,33 +60,22 @@ class RecordingHost:
 
     def _record_links(self, path: str) -> str:
         """Record each symlink along ``path``; returns the real path (links resolved)."""
-        parts = [p for p in posixpath.normpath(path).split("/") if p]
-        current = "/"
-        hops = 0
-        while parts:
-            name = parts.pop(0)
-            candidate = posixpath.join(current, name)
-            try:
-                st = os.lstat(candidate)
-            except OSError:
-                return posixpath.join(candidate, *parts) if parts else candidate
-            if stat.S_ISLNK(st.st_mode) and hops < 40:
-                hops += 1
-                try:
-                    target = os.readlink(candidate)
-                except OSError:
-                    return candidate
-                key = ("link", candidate)
-                if key not in self._done:
-                    self._done.add(key)
-                    self.writer.add_symlink(self._vpath(candidate), self.redactor.path(target))
-                base = "/" if target.startswith("/") else current
-                new = posixpath.normpath(posixpath.join(base, target))
-                parts = [p for p in new.split("/") if p] + parts
-                current = "/"
-                continue
-            current = candidate
-        return current
+        real = resolve_links(path, self._record_link)
+        return real if real is not None else posixpath.normpath("/" + path)  # a loop: as given
+
+    def _record_link(self, candidate: str) -> str | None:
+        """The target of ``candidate`` when it is a link (recorded in the snapshot once), else None."""
+        try:
+            if not stat.S_ISLNK(os.lstat(candidate).st_mode):
+                return None
+            target = os.readlink(candidate)
+        except OSError:
+            return None
+        key = ("link", candidate)
+        if key not in self._done:
+            self._done.add(key)
+            self.writer.add_symlink(self._vpath(candidate), self.redactor.path(target))
+        return target
 
     def _record_name(self, path: str) -> None:
         real = self._record_links(path)

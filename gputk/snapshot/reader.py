@@ -20,9 +20,8 @@ from gputk.errors import SnapshotError
 from gputk.host import DEFAULT_TIMEOUT_S, MAX_READ_BYTES, ProbeFn
 from gputk.models.core import CommandResult
 from gputk.snapshot.manifest import MANIFEST, MAX_MANIFEST_BYTES, ROOT, parse_manifest
-from gputk.snapshot.tree import DiskTree, Node, Parts, Tree
+from gputk.snapshot.tree import DiskTree, Node, Parts, Tree, resolve_links
 
-_MAX_LINK_HOPS = 40
 _HINT = "pass a directory or .tar.gz made by `gputk report`"
 
 
@@ -79,6 +78,8 @@ class SnapshotHost:
                     _HINT,
                 )
         self._root: Parts = (*self._base, ROOT)
+        self._nodes: dict[str, Node | None] = {}
+        self._resolved: dict[tuple[str, bool], str | None] = {}
         where = f"{directory}: {MANIFEST}"
         raw = self._tree.read((*self._base, MANIFEST), MAX_MANIFEST_BYTES + 1)
         if raw is None:
@@ -109,30 +110,32 @@ class SnapshotHost:
         return (*self._root, *(p for p in vpath.split("/") if p))
 
     def _node(self, vpath: str) -> Node | None:
-        return self._tree.node(self._parts(vpath))
+        # A snapshot does not change while it is read: each path is looked up once (the
+        # checks ask for the same /proc and /sys paths many times over).
+        try:
+            return self._nodes[vpath]
+        except KeyError:
+            node = self._nodes[vpath] = self._tree.node(self._parts(vpath))
+            return node
 
     def _resolve(self, path: str, follow_last: bool = True) -> str | None:
         """Resolve a virtual absolute path through the snapshot's links; None on a loop."""
-        parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
-        resolved = "/"
-        hops = 0
-        while parts:
-            name = parts.pop(0)
-            candidate = posixpath.join(resolved, name)
-            if parts or follow_last:
-                node = self._node(candidate)
-                if node is not None and node.kind == "link":
-                    hops += 1
-                    target = self._tree.readlink(self._parts(candidate))
-                    if hops > _MAX_LINK_HOPS or target is None:
-                        return None
-                    base = "/" if target.startswith("/") else resolved
-                    new = posixpath.normpath(posixpath.join(base, target))
-                    parts = [p for p in new.split("/") if p] + parts
-                    resolved = "/"
-                    continue
-            resolved = candidate
-        return resolved
+        key = (path, follow_last)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            resolved = self._resolved[key] = self._resolve_uncached(path, follow_last)
+            return resolved
+
+    def _resolve_uncached(self, path: str, follow_last: bool) -> str | None:
+        return resolve_links(path, self._link_target, follow_last=follow_last)
+
+    def _link_target(self, vpath: str) -> str | None:
+        node = self._node(vpath)
+        if node is None or node.kind != "link":
+            return None
+        # an unreadable link resolves to itself, which no read passes through (O_NOFOLLOW)
+        return self._tree.readlink(self._parts(vpath))
 
     def _stat(self, path: str) -> Node | None:
         r = self._resolve(path)

@@ -11,7 +11,9 @@ is never passed through by the operating system, and a FIFO or device is never o
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -41,6 +43,36 @@ class Tree(Protocol):
     def listdir(self, parts: Parts) -> list[str]: ...
 
     def read(self, parts: Parts, max_bytes: int) -> bytes | None: ...
+
+
+MAX_LINK_HOPS = 40  # what the kernel allows (ELOOP) before it gives up on a path
+
+
+def resolve_links(
+    path: str, link_target: Callable[[str], str | None], *, follow_last: bool = True
+) -> str | None:
+    """``path`` with every symbolic link along it resolved, one name at a time; None on a loop.
+
+    ``link_target(p)`` is the target of ``p`` when ``p`` is a link, else None (a missing name
+    is not a link: the rest of the path is appended as it is). Used on a snapshot's tree by
+    the reader and on this machine by the recorder, so both resolve a path the same way.
+    """
+    parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
+    resolved = "/"
+    hops = 0
+    while parts:
+        candidate = posixpath.join(resolved, parts.pop(0))
+        target = link_target(candidate) if parts or follow_last else None
+        if target is None:
+            resolved = candidate
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            return None
+        base = "/" if target.startswith("/") else resolved
+        parts = [p for p in posixpath.normpath(posixpath.join(base, target)).split("/") if p] + parts
+        resolved = "/"
+    return resolved
 
 
 def valid_name(name: str) -> bool:

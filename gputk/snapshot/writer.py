@@ -9,7 +9,6 @@ import json
 import os
 import posixpath
 import shutil
-import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -152,6 +151,8 @@ class SnapshotWriter:
 def pack(directory: Path, archive: Path) -> Path:
     """Pack a snapshot directory into a ``.tar.gz`` whose single top folder is the snapshot."""
     top = archive.name.removesuffix(".tar.gz").removesuffix(".tgz") or "snapshot"
+    import tarfile  # only when the snapshot is packed
+
     with tarfile.open(archive, "w:gz") as tf:
         tf.add(directory, arcname=top, recursive=True)
     return archive

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import threading
 import types
 from typing import Any
 
 import pytest
 
 from gputk.host import LiveHost
-from gputk.probes.nvml import NvmlResult, collect, cuda_version_text, nvml_query
+from gputk.probes.nvml import NvmlResult, collect, collect_within, cuda_version_text, nvml_query
 from gputk.snapshot import SnapshotWriter
 
 
@@ -254,3 +255,29 @@ def test_a_bug_is_not_reported_as_a_broken_driver(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(TypeError, match="a bug in gputk"):
         nvml_query(LiveHost())
     assert fake.shutdown_called
+
+
+def test_nvml_that_never_answers_is_hung_not_a_hang_of_gputk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wedged driver blocks nvmlInit for good: the probe gives up after its timeout, says "hung",
+    and the blocked call is left in a daemon thread (it cannot be cancelled, and does not stop exit)."""
+    release = threading.Event()
+    mod = FakeNvml()
+    monkeypatch.setattr(mod, "nvmlInit", lambda: release.wait(30), raising=False)
+    monkeypatch.setitem(sys.modules, "pynvml", mod)
+    try:
+        res = NvmlResult.from_dict(collect_within(timeout_s=0.3))
+    finally:
+        release.set()
+    assert res.status == "hung"
+    assert res.detail is not None and res.detail.startswith("NVML gave no answer within 0.3 s: the driver looks wedged")
+    assert res.gpus == ()
+
+
+def test_nvml_within_its_time_answers_as_usual_and_bugs_still_propagate(fake_nvml: FakeNvml) -> None:
+    assert NvmlResult.from_dict(collect_within(timeout_s=30)).status == "ok"
+
+    def broken() -> dict[str, Any]:
+        raise KeyError("a bug in gputk")
+
+    with pytest.raises(KeyError):
+        collect_within(timeout_s=30, fn=broken)

@@ -13,6 +13,7 @@ import pytest
 
 from gputk.doctor.runner import diagnose
 from gputk.models.doctor import CheckResult, DoctorReport
+from gputk.probes.nvml import STATUS_DETAILS as NVML_STATUS_DETAILS
 from gputk.snapshot import SnapshotWriter
 from tests.conftest import FIXTURES
 from tests.doctor.scenarios import HEALTHY, Gpu, Machine, build, tf_ok, torch_ok
@@ -401,6 +402,19 @@ def test_wedged_driver_nvidia_smi_timeout(snap: SnapshotWriter) -> None:
     report = run(snap, HEALTHY.but(smi="timeout"), frameworks=False)
     only_failure(report, "driver.nvidia-smi")
     assert "gave no answer within 15 s" in report.get("driver.nvidia-smi").summary
+
+
+def test_wedged_driver_nvml_and_nvidia_smi_both_hang(snap: SnapshotWriter) -> None:
+    """NVML gave no answer (recorded as "hung") and nvidia-smi timed out: a wedged driver, reset or
+    reboot; never "reinstall the driver"."""
+    m = HEALTHY.but(smi="timeout", nvml="hung", nvml_detail=NVML_STATUS_DETAILS["hung"].format(timeout=20))
+    report = run(snap, m, frameworks=False)
+    only_failure(report, "driver.nvml")
+    nvml = report.get("driver.nvml")
+    assert nvml.summary.startswith("NVML gave no answer within 20 s: the driver looks wedged")
+    assert nvml.fix is not None and "sudo nvidia-smi -r   # when no process uses the GPU" in nvml.fix.commands
+    assert not any("install" in c for c in nvml.fix.commands)
+    assert report.get("driver.nvidia-smi").blocked_by == "driver.nvml"
 
 
 def test_no_gpu_on_the_bus_blocks_the_driver_layers(snap: SnapshotWriter) -> None:

@@ -205,3 +205,24 @@ def test_manifests_of_the_wrong_shape_are_one_line(tmp_path: Path, manifest: dic
         open_snapshot(d)
     assert words in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_resolve_links_follows_relative_absolute_and_stops_on_loops() -> None:
+    """The one link walker the reader (on a snapshot) and the recorder (on this machine) share."""
+    from gputk.snapshot.tree import resolve_links
+
+    links = {
+        "/usr/lib/libcuda.so.1": "libcuda.so.550.54.15",  # relative: beside the link
+        "/usr/local/cuda": "/usr/local/cuda-12.4",  # absolute
+        "/loop/a": "b",
+        "/loop/b": "a",
+        "/up": "../etc/../usr",  # normalised: /usr
+    }
+    target = links.get
+    assert resolve_links("/usr/lib/libcuda.so.1", target) == "/usr/lib/libcuda.so.550.54.15"
+    assert resolve_links("/usr/local/cuda/bin/nvcc", target) == "/usr/local/cuda-12.4/bin/nvcc"
+    assert resolve_links("/usr/local/cuda", target, follow_last=False) == "/usr/local/cuda"
+    assert resolve_links("/up/lib/libcuda.so.1", target) == "/usr/lib/libcuda.so.550.54.15"
+    assert resolve_links("/missing/../usr/local/cuda", target) == "/usr/local/cuda-12.4"
+    assert resolve_links("/loop/a", target) is None
+    assert resolve_links("/loop/a", target, follow_last=False) == "/loop/a"

@@ -257,7 +257,7 @@ def test_ctrl_c_keeps_the_last_checkpoint(tmp_path: Path) -> None:
     svc.scaffold("cnn", "cifar10", proj, {"batch_size": 32})
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        [PY, "train.py", "--synthetic", "--synthetic-size", "64", "--epochs", "500", "--device", "cpu",
+        [PY, "train.py", "--synthetic", "--synthetic-size", "64", "--epochs", "100000", "--device", "cpu",
          "--progress", "json", "--run-dir", str(run)],
         cwd=proj, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(),
     )
