@@ -176,7 +176,7 @@ def train(
             ui.action("ok", f"{done['workers']} workers all-reduced through {done['coordinator']} "
                       f"({done['backend']}) in {done['seconds']:.1f} s")
         return 0
-    if count > 1 or coordinator or timeout:
+    if workers is not None or count > 1 or coordinator or timeout:  # --workers 1 overrides config.toml's count too
         result = train_workers.run_workers(
             directory, python=interpreter, workers=count, epochs=epochs, synthetic=synthetic, device=device.value,
             synthetic_size=synthetic_size, resume=resume, coordinator=coordinator, timeout=timeout,

@@ -480,3 +480,13 @@ def test_ctrl_c_stops_every_worker_and_keeps_worker_0s_checkpoint(tmp_path: Path
     assert seen == ["start", "epoch", "interrupted"]
     metrics = json.loads((Path(result.run_dir) / "metrics.json").read_text())
     assert metrics["interrupted"] is True
+
+
+@LIVE_PYTHON
+def test_workers_1_overrides_the_configured_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_jax_project(tmp_path, "ok")  # config.toml: workers = 2
+    assert run_cli(["train", str(proj), "--workers", "1", "--synthetic", "--device", "cpu", "--python",
+                    sys.executable, "--json"]) == 0
+    run = Path(json.loads(capsys.readouterr().out)["run_dir"])
+    assert json.loads((run / "metrics.json").read_text())["argv"][-2:] == ["--workers", "1"]
+    assert sorted(p.name for p in run.glob("*.log")) == ["train.log"]
