@@ -417,15 +417,7 @@ def run_streaming_group(
             procs.append(proc)
             threads.append(threading.Thread(target=pump, args=(index, proc.stdout), daemon=True))
             threads[-1].start()
-        alive = True
-        while alive and state == "done":
-            if deadline is not None and time.monotonic() > deadline:
-                state = "timeout"
-            elif any(p.poll() not in (None, 0) for p in procs):
-                state = "failed"
-            else:
-                with contextlib.suppress(queue.Empty):
-                    alive = deliver(0.2)
+        state = _watch_group(procs, deliver, deadline)
     except KeyboardInterrupt:
         state = "interrupted"
     finally:
@@ -439,6 +431,23 @@ def run_streaming_group(
     if state == "done" and any(codes):
         state = "failed"
     return codes, state
+
+
+def _watch_group(procs: Sequence[subprocess.Popen[bytes]], deliver: Callable[[float], bool],
+                 deadline: float | None) -> str:
+    """Hand on lines until every stream ends ("done"), a child fails ("failed") or the deadline passes."""
+    import queue
+
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            return "timeout"
+        if any(p.poll() not in (None, 0) for p in procs):
+            return "failed"
+        try:
+            if not deliver(0.2):
+                return "done"
+        except queue.Empty:
+            pass
 
 
 def _stop_group(procs: Sequence[subprocess.Popen[bytes]], wait_s: float, signal_first: bool) -> list[int]:

@@ -12,6 +12,8 @@ from gputk.cli.common import JsonOpt
 
 if TYPE_CHECKING:
     from gputk.models.scaffold import TrainResult
+    from gputk.services.train import Device
+    from gputk.services.train_python import Interpreter
 
 
 class TrainDevice(str, enum.Enum):
@@ -167,15 +169,7 @@ def train(
     ui.note(f"python: {interpreter.path} ({interpreter.why})")
     count = workers if workers is not None else train_workers.configured_workers(directory)
     if preflight:
-        done = train_workers.run_preflight(directory, python=interpreter, workers=count, device=device.value,
-                                           coordinator=coordinator, host=host,
-                                           timeout=timeout or train_workers.PREFLIGHT_TIMEOUT_S)
-        if json_out:
-            ui.print_json("train", {"preflight": done})
-        else:
-            ui.action("ok", f"{done['workers']} workers all-reduced through {done['coordinator']} "
-                      f"({done['backend']}) in {done['seconds']:.1f} s")
-        return 0
+        return _preflight(directory, interpreter, count, device.value, coordinator, timeout, json_out)
     if workers is not None or count > 1 or coordinator or timeout:  # --workers 1 overrides config.toml's count too
         result = train_workers.run_workers(
             directory, python=interpreter, workers=count, epochs=epochs, synthetic=synthetic, device=device.value,
@@ -188,6 +182,23 @@ def train(
             synthetic_size=synthetic_size, resume=resume, on_event=_show_event, on_note=ui.note, host=host,
         )
     return _render(result, json_out)
+
+
+def _preflight(directory: Path, interpreter: Interpreter, workers: int, device: Device, coordinator: str | None,
+               timeout: float | None, json_out: bool) -> int:
+    from gputk import ui
+    from gputk.host import LiveHost
+    from gputk.services import train_workers
+
+    done = train_workers.run_preflight(directory, python=interpreter, workers=workers, device=device,
+                                       coordinator=coordinator, host=LiveHost(),
+                                       timeout=timeout or train_workers.PREFLIGHT_TIMEOUT_S)
+    if json_out:
+        ui.print_json("train", {"preflight": done})
+    else:
+        ui.action("ok", f"{done['workers']} workers all-reduced through {done['coordinator']} "
+                  f"({done['backend']}) in {done['seconds']:.1f} s")
+    return 0
 
 
 def register(app: typer.Typer) -> None:
