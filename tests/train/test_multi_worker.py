@@ -43,12 +43,16 @@ def _env() -> dict[str, str]:
     return {**env, "KERAS_BACKEND": "jax", "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def _one_process(proj: Path, run_dir: Path, *args: str) -> dict[str, Any]:
-    res = subprocess.run([PY, "train.py", "--synthetic", "--synthetic-size", "128", "--epochs", "1", "--device", "cpu",
-                          "--workers", "1", "--progress", "json", "--run-dir", str(run_dir), *args],
-                         cwd=proj, capture_output=True, text=True, timeout=600, env=_env())
-    assert res.returncode == 0, res.stderr[-3000:]
-    return json.loads((run_dir / "metrics.json").read_text())
+def _one_process_runs(proj: Path, runs: dict[Path, list[str]]) -> list[dict[str, Any]]:
+    """One train.py process per entry (run folder: extra arguments), side by side; their metrics.json."""
+    procs = [subprocess.Popen([PY, "train.py", "--synthetic", "--synthetic-size", "128", "--epochs", "1", "--device",
+                               "cpu", "--workers", "1", "--progress", "json", "--run-dir", str(run_dir), *args],
+                              cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
+             for run_dir, args in runs.items()]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    return [json.loads((run_dir / "metrics.json").read_text()) for run_dir in runs]
 
 
 def _weight_gaps(reference: Path, *others: Path) -> list[float]:
@@ -82,8 +86,7 @@ def test_two_jax_workers_match_one_process(tmp_path: Path, capsys: pytest.Captur
     assert sorted(p.name for p in run.glob("train*.log")) == ["train-worker1.log", "train.log"]
     two = json.loads((run / "metrics.json").read_text())
     assert (two["workers"], two["batch_size"], two["batch_size_per_worker"]) == (2, 32, 16)
-    one = _one_process(proj, tmp_path / "one")
-    control = _one_process(proj, tmp_path / "control", "--batch-size", "16")
+    one, control = _one_process_runs(proj, {tmp_path / "one": [], tmp_path / "control": ["--batch-size", "16"]})
     assert one["workers"] == 1
     loss_two, loss_one, loss_control = (m["epochs"][0]["loss"] for m in (two, one, control))
     assert loss_two == pytest.approx(loss_one, rel=LOSS_RTOL)
