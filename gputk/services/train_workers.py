@@ -39,6 +39,9 @@ from gputk.services.train_monitor import GpuSampler, parse_event
 from gputk.services.train_python import Interpreter, check_can_run, configured_backend
 
 PREFLIGHT_TIMEOUT_S = 60.0
+# `gputk train --workers N` runs N processes here: one per GPU of a big node, or a few on CPU to
+# check the set-up. More is a cluster's count ([distribution] workers) run on the wrong machine.
+LOCAL_MAX_WORKERS = 64
 WHY_SINGLE = {
     "tensorflow": "Keras 3's fit() does not run under TensorFlow's MultiWorkerMirroredStrategy (keras-team/keras#20585)",
     "torch": "Keras 3 has no multi-process (DDP) runtime for the torch backend",
@@ -82,6 +85,11 @@ def check_multi_worker(project: ProjectInfo, backend: str, workers: int) -> None
         raise InputError(f"--workers {workers}: give 1 or more")
     if workers == 1:
         return
+    if workers > LOCAL_MAX_WORKERS:
+        raise InputError(
+            f"--workers {workers}: gputk train starts every worker on this machine, at most {LOCAL_MAX_WORKERS}",
+            hint="for several machines, start train.py on each (the project's README shows how, also under Slurm)",
+        )
     if project.kind != "classifier":
         raise InputError(f"the {project.template} template trains in one process (its train_on_batch loop has "
                          "no multi-worker version)", hint="train with --workers 1")

@@ -419,6 +419,20 @@ def test_preflight_failure_names_the_worker_and_the_causes(tmp_path: Path, capsy
     assert not (proj / "runs").exists()
 
 
+def test_more_local_workers_than_one_machine_should_run_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cluster's count (config.toml says 128 machines) is not started as 128 processes here."""
+    proj = make_jax_project(tmp_path, "ok")
+    config = proj / "config.toml"
+    config.write_text(config.read_text().replace("workers = 2", "workers = 128"))
+    assert run_cli(["train", str(proj), "--synthetic", "--python", sys.executable]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "error: --workers 128: gputk train starts every worker on this machine, at most 64" in err
+    assert "start train.py on each" in err
+    assert not (proj / "runs").exists()
+
+
 @pytest.mark.parametrize(("backend", "why"), [
     ("tensorflow", "Keras 3's fit() does not run under TensorFlow's MultiWorkerMirroredStrategy"),
     ("torch", "Keras 3 has no multi-process (DDP) runtime for the torch backend"),
