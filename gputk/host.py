@@ -373,6 +373,98 @@ def run_streaming(
     return rc, interrupted
 
 
+def run_streaming_group(
+    argvs: Sequence[Sequence[str]],
+    cwd: str | os.PathLike[str],
+    envs: Sequence[Mapping[str, str]],
+    stderr_paths: Sequence[str | os.PathLike[str]],
+    on_line: Callable[[int, str], None],
+    timeout: float | None = None,
+) -> tuple[list[int], str]:
+    """Run several long children together (the workers of one training run) and stop them together.
+
+    Each child's stdout lines go to ``on_line(index, line)`` (on this thread); its stderr to its own file.
+    The first child that exits non-zero, the timeout, or Ctrl-C stops every other one: SIGINT to its
+    process group (a worker saves its checkpoint; after Ctrl-C it gets a minute), then SIGKILL. Returns
+    (return codes, how it ended: "done", "failed", "timeout" or "interrupted").
+    """
+    import queue
+
+    lines: queue.Queue[tuple[int, bytes | None]] = queue.Queue()
+    procs: list[subprocess.Popen[bytes]] = []
+    threads: list[threading.Thread] = []
+
+    def pump(index: int, stream: Any) -> None:
+        for raw in stream:
+            lines.put((index, raw))
+        lines.put((index, None))
+
+    def deliver(wait_s: float) -> bool:
+        """Hand on one line; False when every stream has ended."""
+        index, raw = lines.get(timeout=wait_s)
+        if raw is not None:
+            on_line(index, raw.decode("utf-8", "replace"))
+        return raw is not None or any(t.is_alive() for t in threads) or not lines.empty()
+
+    logs = [open(path, "wb") for path in stderr_paths]  # noqa: SIM115 - closed below
+    state, deadline = "done", (time.monotonic() + timeout if timeout else None)
+    try:
+        for index, (argv, env) in enumerate(zip(argvs, envs, strict=True)):
+            if run_guard is not None:
+                run_guard(tuple(argv))
+            proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=logs[index],
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            procs.append(proc)
+            threads.append(threading.Thread(target=pump, args=(index, proc.stdout), daemon=True))
+            threads[-1].start()
+        state = _watch_group(procs, deliver, deadline)
+    except KeyboardInterrupt:
+        state = "interrupted"
+    finally:
+        wait_s = {"done": STREAM_INTERRUPT_WAIT_S, "interrupted": STREAM_INTERRUPT_WAIT_S}.get(state, _DRAIN_S)
+        codes = _stop_group(procs, wait_s, signal_first=state != "done")
+        for log in logs:
+            log.close()
+    with contextlib.suppress(queue.Empty):  # the last words of the workers that were stopped
+        while deliver(_DRAIN_S):
+            pass
+    if state == "done" and any(codes):
+        state = "failed"
+    return codes, state
+
+
+def _watch_group(procs: Sequence[subprocess.Popen[bytes]], deliver: Callable[[float], bool],
+                 deadline: float | None) -> str:
+    """Hand on lines until every stream ends ("done"), a child fails ("failed") or the deadline passes."""
+    import queue
+
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            return "timeout"
+        if any(p.poll() not in (None, 0) for p in procs):
+            return "failed"
+        try:
+            if not deliver(0.2):
+                return "done"
+        except queue.Empty:
+            pass
+
+
+def _stop_group(procs: Sequence[subprocess.Popen[bytes]], wait_s: float, signal_first: bool) -> list[int]:
+    """SIGINT the children still running (when ``signal_first``), wait up to ``wait_s``, kill what is left."""
+    running = [p for p in procs if p.poll() is None]
+    for proc in running if signal_first else ():
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGINT)
+    end = time.monotonic() + wait_s
+    for proc in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(end - time.monotonic(), 0.01))
+        if proc.poll() is None:
+            _kill_group(proc)
+    return [proc.wait() for proc in procs]
+
+
 def _stop_streaming_child(proc: subprocess.Popen[bytes]) -> int:
     with contextlib.suppress(subprocess.TimeoutExpired):
         return proc.wait(timeout=STREAM_INTERRUPT_GRACE_S)

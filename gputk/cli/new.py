@@ -48,6 +48,11 @@ def new(
         typer.Option("--device", help="Machine the project is for: cpu or gpu build in requirements.txt "
                      "(default: gpu when the NVIDIA driver shows a GPU here)."),
     ] = None,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--workers", metavar="N", help="Training processes, usually one per machine (cnn, "
+                     "--backend jax); --batch-size is the global batch."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty DEST (only the template's files).")
@@ -64,6 +69,7 @@ def new(
         gputk new cnn catsdogs my-cats --epochs 10
         gputk new gan mnist --backend torch --dry-run
         gputk new cnn cifar10 --device cpu
+        gputk new cnn cifar10 --backend jax --workers 2
     """
     from gputk import ui
     from gputk.errors import UsageError
@@ -88,6 +94,7 @@ def new(
         "mixed_precision": mixed_precision,
         "backend": backend.value if backend is not None else None,
         "device": device.value if device is not None else svc.default_device(LiveHost()),
+        "workers": workers,
     }
     verb = {"create": "create", "overwrite": "overwrite", "identical": "identical"}
     result = svc.scaffold(

@@ -12,6 +12,8 @@ from gputk.cli.common import JsonOpt
 
 if TYPE_CHECKING:
     from gputk.models.scaffold import TrainResult
+    from gputk.services.train import Device
+    from gputk.services.train_python import Interpreter
 
 
 class TrainDevice(str, enum.Enum):
@@ -82,6 +84,10 @@ def _render(result: TrainResult, json_out: bool) -> int:
     if result.interrupted:
         return 130
     if result.returncode != 0:
+        if result.failure:
+            raise GputkError(f"training failed: {result.failure}; last lines of {result.log_path or 'its log'}:\n"
+                             f"{result.error_tail}", hint="each worker's log is in the run folder (train.log, "
+                             "train-worker1.log, ...)")
         if not result.run_dir:
             raise GputkError(
                 f"training never started (exit {result.returncode}); no run folder kept; last lines of its "
@@ -119,6 +125,24 @@ def train(
         typer.Option("--python", help="Interpreter with keras (default: $GPUTK_PYTHON, the active venv, "
                      "python3 on PATH, or gputk's own when only it has keras)."),
     ] = None,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--workers", min=1, metavar="N", help="Training processes on this machine (JAX backend; "
+                     "default: [distribution] workers in config.toml)."),
+    ] = None,
+    preflight: Annotated[
+        bool, typer.Option("--preflight", help="Only check that all workers can all-reduce, within --timeout.")
+    ] = False,
+    coordinator: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--coordinator", metavar="HOST:PORT", help="Worker 0's address (default 127.0.0.1 and a "
+                     "free port)."),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--timeout", min=1, metavar="SECONDS", help="Stop every worker after this long (--preflight: "
+                     "default 60)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Train a generated project: live epochs, GPU use, and runs/<timestamp>/ with metrics and plots.
@@ -130,9 +154,12 @@ def train(
         gputk train my-cats --device gpu
         gputk train . --json
         gputk train cifar10 --resume
+        gputk train cifar10 --workers 2 --preflight
+        gputk train cifar10 --workers 2 --synthetic --epochs 1
     """
     from gputk import ui
     from gputk.host import LiveHost
+    from gputk.services import train_workers
     from gputk.services.train import read_project, run_training
     from gputk.services.train_python import choose
 
@@ -140,11 +167,38 @@ def train(
     host = LiveHost()
     interpreter = choose(host, python)
     ui.note(f"python: {interpreter.path} ({interpreter.why})")
-    result = run_training(
-        directory, python=interpreter, epochs=epochs, synthetic=synthetic, device=device.value,
-        synthetic_size=synthetic_size, resume=resume, on_event=_show_event, on_note=ui.note, host=host,
-    )
+    count = workers if workers is not None else train_workers.configured_workers(directory)
+    if preflight:
+        return _preflight(directory, interpreter, count, device.value, coordinator, timeout, json_out)
+    if workers is not None or count > 1 or coordinator or timeout:  # --workers 1 overrides config.toml's count too
+        result = train_workers.run_workers(
+            directory, python=interpreter, workers=count, epochs=epochs, synthetic=synthetic, device=device.value,
+            synthetic_size=synthetic_size, resume=resume, coordinator=coordinator, timeout=timeout,
+            on_event=_show_event, on_note=ui.note, host=host,
+        )
+    else:
+        result = run_training(
+            directory, python=interpreter, epochs=epochs, synthetic=synthetic, device=device.value,
+            synthetic_size=synthetic_size, resume=resume, on_event=_show_event, on_note=ui.note, host=host,
+        )
     return _render(result, json_out)
+
+
+def _preflight(directory: Path, interpreter: Interpreter, workers: int, device: Device, coordinator: str | None,
+               timeout: float | None, json_out: bool) -> int:
+    from gputk import ui
+    from gputk.host import LiveHost
+    from gputk.services import train_workers
+
+    done = train_workers.run_preflight(directory, python=interpreter, workers=workers, device=device,
+                                       coordinator=coordinator, host=LiveHost(),
+                                       timeout=timeout or train_workers.PREFLIGHT_TIMEOUT_S)
+    if json_out:
+        ui.print_json("train", {"preflight": done})
+    else:
+        ui.action("ok", f"{done['workers']} workers all-reduced through {done['coordinator']} "
+                  f"({done['backend']}) in {done['seconds']:.1f} s")
+    return 0
 
 
 def register(app: typer.Typer) -> None:

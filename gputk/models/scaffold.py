@@ -133,6 +133,8 @@ class TrainResult:
     metrics_path: str | None
     log_path: str
     error_tail: str = ""
+    workers: int = 1
+    failure: str = ""  # several workers: which one failed and that the others were stopped, or the timeout
 
     @property
     def ok(self) -> bool:
@@ -148,4 +150,5 @@ class TrainResult:
             "gpu": self.gpu.to_dict(),
             "metrics": self.metrics_path,
             "log": self.log_path,
+            "workers": self.workers,
         }

@@ -149,6 +149,28 @@ def _check_value(var: Variable, value: Any) -> Any:
     return number
 
 
+# Keras 3 runs several training processes only on JAX (docs/templates.md, "Multi-worker training").
+MULTI_WORKER_BACKENDS = ("jax",)
+
+
+def check_workers(variables: Mapping[str, Any]) -> None:
+    """``workers`` > 1 needs the jax backend and a global batch that splits evenly over the workers."""
+    workers = int(variables.get("workers", 1))
+    if workers <= 1:
+        return
+    backend = variables.get("backend")
+    if backend not in MULTI_WORKER_BACKENDS:
+        why = ("Keras 3's fit() does not run under TensorFlow's MultiWorkerMirroredStrategy"
+               if backend == "tensorflow" else "Keras 3 has no multi-process runtime for torch")
+        raise UsageError(f"--workers {workers} needs --backend jax: {why}",
+                         hint="add --backend jax, or leave --workers at 1 (one process still uses every GPU "
+                         "of its machine)")
+    batch = int(variables.get("batch_size", 0))
+    if batch % workers:
+        raise UsageError(f"--batch-size {batch} is the global batch and must split evenly over {workers} workers",
+                         hint=f"use a multiple of {workers}, e.g. --batch-size {workers * max(batch // workers, 1)}")
+
+
 class _TraversableLoader:
     """A Jinja loader over importlib.resources Traversables (a wheel's files, not only a folder)."""
 
@@ -297,6 +319,7 @@ def scaffold(
     assert ds is not None  # load_template checked it
     target = dest if dest is not None else Path(dataset)
     variables = resolve_variables(info, ds, overrides)
+    check_workers(variables)
     project_name = target.resolve().name or dataset
     files = render_tree(info, build_context(info, ds, variables, project_name), root)
     files[ANSWERS_FILE] = answers(info, ds, variables, files)

@@ -188,7 +188,7 @@ def run_training(
     try:
         rc, interrupted = run_child(argv, Path(project.root), child_env(backend), run_dir / "train.log", handle)
     except OSError as exc:
-        _discard(run_dir, runs_existed)
+        discard_run_dir(run_dir, runs_existed)
         raise GputkError(f"could not start {interpreter.path}: {exc}",
                          hint="pass --python PATH to an interpreter with keras") from exc
     finally:
@@ -199,13 +199,13 @@ def run_training(
         log = log_path.read_text("utf-8", "replace").strip().splitlines()
         tail = "\n".join(log[-15:])
     if "start" not in seen:
-        _discard(run_dir, runs_existed)
+        discard_run_dir(run_dir, runs_existed)
         error = seen.get("error")
         if error is not None:
             raise InputError(str(error.get("message", "train.py refused to start")), hint=error.get("hint"))
         log_path = Path("")
     metrics = run_dir / "metrics.json"
-    metrics_path = _add_gpu(metrics, gpu) if metrics.is_file() else None
+    metrics_path = add_gpu_summary(metrics, gpu) if metrics.is_file() else None
     return TrainResult(
         project=project.root, run_dir=str(run_dir) if "start" in seen else "", returncode=rc,
         interrupted=interrupted, epochs=records, gpu=gpu, metrics_path=metrics_path,
@@ -213,7 +213,7 @@ def run_training(
     )
 
 
-def _discard(run_dir: Path, runs_existed: bool) -> None:
+def discard_run_dir(run_dir: Path, runs_existed: bool) -> None:
     """Remove the folder of a run that never started (and runs/ when this run created it)."""
     shutil.rmtree(run_dir, ignore_errors=True)
     if not runs_existed:
@@ -221,7 +221,7 @@ def _discard(run_dir: Path, runs_existed: bool) -> None:
             run_dir.parent.rmdir()
 
 
-def _add_gpu(path: Path, gpu: GpuSampleSummary) -> str:
+def add_gpu_summary(path: Path, gpu: GpuSampleSummary) -> str:
     """Merge the NVML summary into the child's metrics.json (``"gpu"`` key)."""
     try:
         doc = json.loads(path.read_text("utf-8"))

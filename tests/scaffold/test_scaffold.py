@@ -275,3 +275,41 @@ def test_cli_device_and_install_hint(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "python -m pip install -r requirements.txt && gputk train --synthetic" in err
     req = (tmp_path / "cats" / "requirements.txt").read_text()
     assert "keras>=3.8  # 3.8 added RandomShear" in req and "and-cuda" not in req
+
+
+def test_workers_write_the_distribution_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
+
+    assert run_cli(["new", "cnn", "cifar10", str(tmp_path / "w"), "--backend", "jax", "--workers", "4",
+                    "--batch-size", "256", "--device", "cpu"]) == 0
+    text = (tmp_path / "w" / "config.toml").read_text()
+    cfg = tomllib.loads(text)
+    assert cfg["distribution"] == {"workers": 4, "coordinator": "127.0.0.1:29500", "cpu_collectives": "gloo"}
+    assert cfg["train"]["batch_size"] == 256
+    assert "(256 / 4 = 64 here)" in text  # the global batch and each worker's share, stated where it is set
+    readme = (tmp_path / "w" / "README.md").read_text()
+    assert "KERAS_DISTRIBUTION_PROCESS_ID=1 python train.py" in readme and "srun" in readme
+    # one process is today's behaviour: the section says so
+    svc.scaffold("cnn", "cifar10", tmp_path / "one", {})
+    assert tomllib.loads((tmp_path / "one" / "config.toml").read_text())["distribution"]["workers"] == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "2"], "--workers 2 needs --backend jax: Keras 3's fit() does not run under TensorFlow's "
+                         "MultiWorkerMirroredStrategy"),
+    (["--workers", "2", "--backend", "torch"], "--workers 2 needs --backend jax: Keras 3 has no multi-process "
+                                               "runtime for torch"),
+    (["--workers", "3", "--backend", "jax", "--batch-size", "128"],
+     "--batch-size 128 is the global batch and must split evenly over 3 workers"),
+])
+def test_workers_refused_where_keras_cannot(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                            message: str) -> None:
+    assert run_cli(["new", "cnn", "cifar10", str(tmp_path / "w"), *args]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {message}" in err and "Traceback" not in err
+    assert not (tmp_path / "w").exists()
+
+
+def test_gan_has_no_workers_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["new", "gan", "mnist", str(tmp_path / "g"), "--workers", "2", "--backend", "jax"]) == 2
+    assert "--workers does not apply to the gan template" in capsys.readouterr().err

@@ -26,12 +26,27 @@ p = argparse.ArgumentParser()
 p.add_argument("--progress"); p.add_argument("--run-dir", type=Path); p.add_argument("--device")
 p.add_argument("--epochs", type=int, default=2); p.add_argument("--synthetic", action="store_true")
 p.add_argument("--synthetic-size", type=int)
+p.add_argument("--workers", type=int, default=1); p.add_argument("--preflight", action="store_true")
 a = p.parse_args()
 MODE = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "ok"
 def emit(**kw):
     print(json.dumps(kw), flush=True)
 print("a line that is not an event", flush=True)
 import os
+WORKER = int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0"))
+DIST = {k: os.environ.get(k) for k in ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                                       "KERAS_DISTRIBUTION_PROCESS_ID")}
+if a.preflight:
+    if MODE == "preflight-hang" and WORKER == 1:
+        print("jax.errors.JaxRuntimeError: DEADLINE_EXCEEDED: Barrier timed out", file=sys.stderr, flush=True)
+        time.sleep(60)
+    emit(event="preflight", workers=a.workers, index=WORKER, sum=3, expected=3, ok=True)
+    sys.exit(0)
+if MODE == "worker1-crash" and WORKER == 1:
+    print("RuntimeError: Gloo connectFullMesh failed", file=sys.stderr)
+    sys.exit(3)
+if MODE == "worker1-crash":
+    MODE = "hang"
 if MODE not in ("early", "offline"):
     emit(event="start", template="cnn", dataset="cifar10", backend="tensorflow", gpus=[], train_size=64)
 print("log noise on stderr", file=sys.stderr)
@@ -54,7 +69,8 @@ try:
             time.sleep(60)
     (a.run_dir / "metrics.json").write_text(json.dumps({"epochs": records, "synthetic": a.synthetic,
                                                         "argv": sys.argv[1:],
-                                                        "keras_backend": os.environ.get("KERAS_BACKEND")}))
+                                                        "keras_backend": os.environ.get("KERAS_BACKEND"),
+                                                        "worker": WORKER, "dist": DIST}))
     emit(event="done", run_dir=str(a.run_dir))
 except KeyboardInterrupt:
     (a.run_dir / "metrics.json").write_text(json.dumps({"epochs": records, "interrupted": True}))
@@ -338,3 +354,153 @@ def test_interpreter_without_keras_is_refused_with_install_command(
     assert lines[2] == f"hint: install the project's requirements into it: {SYSTEM_PY} -m pip install -r " \
                        f"{proj / 'requirements.txt'}"
     assert not (proj / "runs").exists()
+
+
+def make_jax_project(tmp_path: Path, mode: str) -> Path:
+    proj = tmp_path / "proj"
+    scaffold_svc.scaffold("cnn", "cifar10", proj, {"backend": "jax", "workers": 2, "batch_size": 32})
+    (proj / "train.py").write_text(FAKE_TRAIN)
+    (proj / "mode.txt").write_text(mode)
+    return proj
+
+
+@LIVE_PYTHON
+def test_workers_each_get_their_identity_and_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """config.toml's workers = 2 starts two processes; worker 0's events are the run's; one log per worker."""
+    proj = make_jax_project(tmp_path, "ok")
+    assert run_cli(["train", str(proj), "--synthetic", "--epochs", "2", "--device", "cpu", "--python",
+                    sys.executable, "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["workers"] == 2 and [e["epoch"] for e in doc["epochs"]] == [1, 2]  # not four: worker 1's are not shown
+    run = Path(doc["run_dir"])
+    metrics = json.loads((run / "metrics.json").read_text())  # the fake lets both write: the last one wins
+    assert metrics["argv"][-2:] == ["--workers", "2"]
+    dist = metrics["dist"]
+    host, port = dist["KERAS_DISTRIBUTION_JOB_ADDRESSES"].split(":")
+    assert host == "127.0.0.1" and 0 < int(port) < 65536
+    assert dist["KERAS_DISTRIBUTION_NUM_PROCESSES"] == "2" and dist["KERAS_DISTRIBUTION_PROCESS_ID"] in ("0", "1")
+    for name in ("train.log", "train-worker1.log"):
+        assert "log noise on stderr" in (run / name).read_text()
+
+
+@LIVE_PYTHON
+def test_one_failing_worker_stops_the_others(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_jax_project(tmp_path, "worker1-crash")  # worker 0 would sit 60 s in its first epoch
+    start = time.monotonic()
+    assert run_cli(["train", str(proj), "--synthetic", "--device", "cpu", "--python", sys.executable]) == 1
+    assert time.monotonic() - start < 45  # generous: worker 0 was stopped, not waited for
+    err = capsys.readouterr().err
+    assert "error: training failed: worker 1 of 2 failed (exit 3); the other workers were stopped" in err
+    assert "train-worker1.log" in err and "RuntimeError: Gloo connectFullMesh failed" in err
+
+
+@LIVE_PYTHON
+def test_workers_timeout_stops_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_jax_project(tmp_path, "hang")
+    assert run_cli(["train", str(proj), "--synthetic", "--device", "cpu", "--python", sys.executable,
+                    "--timeout", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "training failed: the run went past --timeout 3 s; all 2 workers were stopped" in err
+
+
+@LIVE_PYTHON
+def test_preflight_failure_names_the_worker_and_the_causes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_jax_project(tmp_path, "ok")
+    assert run_cli(["train", str(proj), "--preflight", "--device", "cpu", "--python", sys.executable]) == 0
+    assert "ok 2 workers all-reduced through 127.0.0.1:" in capsys.readouterr().err
+    (proj / "mode.txt").write_text("preflight-hang")
+    assert run_cli(["train", str(proj), "--preflight", "--device", "cpu", "--python", sys.executable,
+                    "--timeout", "3"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "did not all-reduce within 3 s (worker 0: all-reduce ok; worker 1: no answer, stopped)" in err
+    assert "first error: jax.errors.JaxRuntimeError: DEADLINE_EXCEEDED: Barrier timed out" in err
+    assert "hint: usual causes: the coordinator address" in err and "NCCL_SOCKET_IFNAME" in err
+    assert not (proj / "runs").exists()
+
+
+def test_more_local_workers_than_one_machine_should_run_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cluster's count (config.toml says 128 machines) is not started as 128 processes here."""
+    proj = make_jax_project(tmp_path, "ok")
+    config = proj / "config.toml"
+    config.write_text(config.read_text().replace("workers = 2", "workers = 128"))
+    assert run_cli(["train", str(proj), "--synthetic", "--python", sys.executable]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "error: --workers 128: gputk train starts every worker on this machine, at most 64" in err
+    assert "start train.py on each" in err
+    assert not (proj / "runs").exists()
+
+
+@pytest.mark.parametrize(("backend", "why"), [
+    ("tensorflow", "Keras 3's fit() does not run under TensorFlow's MultiWorkerMirroredStrategy"),
+    ("torch", "Keras 3 has no multi-process (DDP) runtime for the torch backend"),
+])
+def test_workers_refused_on_backends_keras_cannot_spread(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         backend: str, why: str) -> None:
+    proj = make_project(tmp_path)
+    (proj / "config.toml").write_text((proj / "config.toml").read_text().replace(
+        'backend = "tensorflow"', f'backend = "{backend}"'))
+    assert run_cli(["train", str(proj), "--workers", "2", "--synthetic", "--python", sys.executable]) == 1
+    err = capsys.readouterr().err
+    assert f"error: --workers 2 needs the jax backend: {why}" in err
+    assert not (proj / "runs").exists()
+
+
+def test_generated_train_py_refuses_workers_on_tensorflow(tmp_path: Path) -> None:
+    """The project's own check, before any framework is imported: one line, exit 1."""
+    import subprocess
+
+    proj = tmp_path / "c"
+    scaffold_svc.scaffold("cnn", "cifar10", proj, {})
+    res = subprocess.run([sys.executable, "train.py", "--workers", "2", "--synthetic"], cwd=proj, capture_output=True,
+                         text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "KERAS_BACKEND": "tensorflow"})
+    assert res.returncode == 1
+    assert res.stderr.strip() == ('error: 2 workers need backend = "jax": Keras 3\'s fit() does not run under '
+                                  "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585); set backend = "
+                                  '"jax" in config.toml, or train one process per machine (--workers 1)')
+
+
+def test_configured_workers_reads_the_distribution_section(tmp_path: Path) -> None:
+    from gputk.services.train_workers import configured_workers
+
+    (tmp_path / "config.toml").write_text("[train]\nworkers = 9\n\n[distribution]\n# workers = 5\nworkers = 3\n")
+    assert configured_workers(tmp_path) == 3
+    (tmp_path / "config.toml").write_text("[train]\nworkers = 9\n")
+    assert configured_workers(tmp_path) == 1
+    assert configured_workers(tmp_path / "none") == 1
+
+
+@LIVE_PYTHON
+def test_ctrl_c_stops_every_worker_and_keeps_worker_0s_checkpoint(tmp_path: Path) -> None:
+    """Ctrl-C reaches gputk alone (the workers run in their own sessions): each gets SIGINT and saves."""
+    from gputk.services.train_python import Interpreter
+    from gputk.services.train_workers import run_workers
+
+    proj = make_jax_project(tmp_path, "hang")
+    seen: list[str] = []
+
+    def on_event(event: dict[str, object]) -> None:
+        seen.append(str(event["event"]))
+        if event["event"] == "epoch":
+            raise KeyboardInterrupt
+
+    start = time.monotonic()
+    result = run_workers(proj, python=Interpreter(sys.executable, "--python"), workers=2, synthetic=True,
+                         device="cpu", on_event=on_event)
+    assert time.monotonic() - start < 45  # the workers sleep 60 s per epoch: they were stopped
+    assert result.interrupted and result.returncode == 130
+    assert seen == ["start", "epoch", "interrupted"]
+    metrics = json.loads((Path(result.run_dir) / "metrics.json").read_text())
+    assert metrics["interrupted"] is True
+
+
+@LIVE_PYTHON
+def test_workers_1_overrides_the_configured_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    proj = make_jax_project(tmp_path, "ok")  # config.toml: workers = 2
+    assert run_cli(["train", str(proj), "--workers", "1", "--synthetic", "--device", "cpu", "--python",
+                    sys.executable, "--json"]) == 0
+    run = Path(json.loads(capsys.readouterr().out)["run_dir"])
+    assert json.loads((run / "metrics.json").read_text())["argv"][-2:] == ["--workers", "1"]
+    assert sorted(p.name for p in run.glob("*.log")) == ["train.log"]
