@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -25,18 +26,23 @@ import typer
 from gputk import __version__
 from gputk.errors import ExitCode, GputkError, OutputError
 
-app = typer.Typer(
-    name="gputk",
-    help="Set up, diagnose and exercise GPU machines for deep-learning work.\n\n"
-    "Start with `gputk doctor`; attach `gputk report` to a bug report.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    # One help layout on a terminal and piped: click's plain formatter. It keeps \b example blocks
-    # line by line, shows flags without a value, never reads `runs/<timestamp>/` as markup, prints
-    # no escape codes, wraps at COLUMNS, and starts faster (no rich import).
-    rich_markup_mode=None,
-)
+
+def _new_app() -> typer.Typer:
+    new = typer.Typer(
+        name="gputk",
+        help="Set up, diagnose and exercise GPU machines for deep-learning work.\n\n"
+        "Start with `gputk doctor`; attach `gputk report` to a bug report.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        # One help layout on a terminal and piped: click's plain formatter. It keeps \b example blocks
+        # line by line, shows flags without a value, never reads `runs/<timestamp>/` as markup, prints
+        # no escape codes, wraps at COLUMNS, and starts faster (no rich import).
+        rich_markup_mode=None,
+    )
+    new.callback()(root)
+    return new
+
 
 # Command modules, each with ``register(app)``. Order is the order of --help.
 COMMAND_MODULES = (
@@ -58,7 +64,6 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     version: Annotated[
         bool,
@@ -69,10 +74,6 @@ def root(
 ) -> None:
     """Set up, diagnose and exercise GPU machines for deep-learning work."""
 
-
-# A command module that fails to import is a gputk bug: it must surface, never silently drop a command.
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"gputk.cli.{_name}").register(app)
 
 # One line per command in `gputk --help`, short enough not to be cut at 60 columns.
 SHORT_HELP = {
@@ -86,10 +87,55 @@ SHORT_HELP = {
     "report": "A redacted snapshot for a bug report.",
     "fleet": "One view of many machines, from their snapshots.",
 }
-for _cmd in app.registered_commands:
-    _cmd.short_help = _cmd.short_help or SHORT_HELP.get(_cmd.name or "")
-for _group in app.registered_groups:
-    _group.short_help = _group.short_help or SHORT_HELP.get(_group.name or "")
+
+
+def build_app(names: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
+    """The root app with the commands ``names`` registered (all of them by default).
+
+    A command module that fails to import is a gputk bug: it must surface, never silently
+    drop a command.
+    """
+    new = _new_app()
+    for name in names:
+        importlib.import_module(f"gputk.cli.{name}").register(new)
+    for cmd in new.registered_commands:
+        cmd.short_help = cmd.short_help or SHORT_HELP.get(cmd.name or "")
+    for group in new.registered_groups:
+        group.short_help = group.short_help or SHORT_HELP.get(group.name or "")
+    return new
+
+
+def _listing_app() -> typer.Typer:
+    """The root app with each command as a name and its one line only: enough for `gputk
+    --help` and for "No such command ... Did you mean ...", without loading any command."""
+    new = _new_app()
+    for name in COMMAND_MODULES:
+        new.command(name, help=SHORT_HELP[name], short_help=SHORT_HELP[name], add_help_option=False)(_not_loaded)
+    return new
+
+
+def _not_loaded() -> None:  # never runs: a command word always loads the real command
+    raise RuntimeError("a listed command ran without being loaded")
+
+
+def _app_for(argv: list[str], environ: Mapping[str, str]) -> typer.Typer:
+    """Only the command being run is loaded (typer reads every command's signature when it
+    builds the CLI); the root's help and an unknown command get the listing. The root has no
+    option that takes a value, so the first word that is not an option is the command."""
+    if any(k.startswith("_GPUTK_COMPLETE") for k in environ):  # shell completion walks everything
+        return build_app()
+    words = [i for i, a in enumerate(argv) if not a.startswith("-")]
+    first = words[0] if words else len(argv)
+    if first < len(argv) and argv[first] in COMMAND_MODULES and not {"-h", "--help"} & set(argv[:first]):
+        return build_app((argv[first],))
+    return _listing_app()
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the root app with every command (what tests and tools that inspect the CLI use)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def crash_log_dir() -> Path:
@@ -152,19 +198,21 @@ def _install_signal_handlers() -> dict[int, Any]:
     return old
 
 
-def run_cli(argv: list[str] | None = None) -> int:
-    """Run the CLI and return the exit code; never raises (except SystemExit from Typer)."""
+def run_cli(argv: list[str] | None = None, app: typer.Typer | None = None) -> int:
+    """Run the CLI and return the exit code; never raises (except SystemExit from Typer).
+
+    ``app``: another root app to run under the same error policy (tests); by default only
+    the command named in ``argv`` is loaded."""
     from gputk import host
     from gputk.cli import output
 
-    command = typer.main.get_command(app)
     host.allow_children()
     _signalled.clear()
     old_handlers = _install_signal_handlers()
     stdout = sys.stdout
     sys.stdout = output.GuardedStdout(stdout)
     try:
-        code = _run(command, argv)
+        code = _run(argv, app)
         if code == ExitCode.INTERRUPTED and _signalled.is_set():
             # Typer turns the interrupt into Exit(130) itself, silently: say it once, here.
             sys.stderr.write("\ninterrupted\n")
@@ -176,10 +224,13 @@ def run_cli(argv: list[str] | None = None) -> int:
                 signal.signal(sig, handler)
 
 
-def _run(command: Any, argv: list[str] | None) -> int:
+def _run(argv: list[str] | None, app: typer.Typer | None) -> int:
     from gputk.cli import output
 
     try:
+        # Built here, under the error policy: a command module that fails to import is a bug
+        # (exit 3 with a log), and Ctrl-C while it loads is an interrupt (exit 130).
+        command = typer.main.get_command(app or _app_for(sys.argv[1:] if argv is None else argv, os.environ))
         rv = command.main(args=argv, prog_name="gputk", standalone_mode=False)
         sys.stdout.flush()  # a full device or a closed stdout fails here, not at exit
     except (KeyboardInterrupt, typer.Abort):

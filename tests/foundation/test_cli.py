@@ -164,3 +164,32 @@ def test_doctor_list_checks_json(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["schema"] == "gputk.doctor/1"
     assert data["checks"][0] == {"id": "platform.os", "title": data["checks"][0]["title"], "depends_on": []}
+
+
+def test_only_the_command_being_run_is_loaded() -> None:
+    """typer reads every command's signature when it builds the CLI: only the one named is built."""
+    from gputk.cli.app import COMMAND_MODULES, _app_for
+
+    def names(argv: list[str], environ: dict[str, str] | None = None) -> list[str]:
+        built = _app_for(argv, environ or {})
+        return [c.name or "" for c in built.registered_commands] + [g.name or "" for g in built.registered_groups]
+
+    assert names(["doctor", "--snapshot", "x", "--json"]) == ["doctor"]
+    assert names(["demo", "vector-add", "--help"]) == ["demo"]
+    # the root's help, an unknown command, options only: the listing (names and one line each)
+    for argv in ([], ["--help"], ["--help", "doctor"], ["doctr"], ["--version"]):
+        built = _app_for(argv, {})
+        assert [c.name for c in built.registered_commands] == list(COMMAND_MODULES)
+        assert all(not c.params for c in typer.main.get_command(built).commands.values())  # type: ignore[attr-defined]
+    # shell completion walks every real command
+    assert sorted(names([], {"_GPUTK_COMPLETE": "complete_bash"})) == sorted(COMMAND_MODULES)
+
+
+def test_root_help_names_every_command_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    from gputk.cli.app import COMMAND_MODULES, SHORT_HELP
+
+    assert run_cli(["--help", "doctor"]) == 0  # --help before the command: the root's page
+    out = capsys.readouterr().out
+    listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == list(COMMAND_MODULES)
+    assert SHORT_HELP["fleet"] in out

@@ -108,12 +108,11 @@ def test_any_library_that_fails_at_import_is_explained(
             raise ValueError("gputk's own mistake")
         import brokenlib  # noqa: F401
 
-    monkeypatch.setattr(app_mod, "app", broken)
-    assert app_mod.run_cli([]) == 1
+    assert app_mod.run_cli([], app=broken) == 1
     err = capsys.readouterr().err
     assert _one_error(err) == "error: brokenlib failed to import: BROKENLIB_MODE=7 is not a mode"
     assert "hint: check or unset BROKENLIB_MODE=7; the full traceback is in" in err
-    assert app_mod.run_cli(["--bug"]) == 3
+    assert app_mod.run_cli(["--bug"], app=broken) == 3
     assert "internal error: ValueError: gputk's own mistake" in capsys.readouterr().err
 
 
