@@ -10,7 +10,7 @@ from __future__ import annotations
 from _util import PY, interleaved
 
 NAME = "env"
-DESCRIPTION = "gputk env / env --list wall time as a ratio to gputk --version (goal <= 3x, as for detect: typer pays ~0.2 s of pydantic per command)"
+DESCRIPTION = "gputk env / env --list wall time as a ratio to gputk --version (goal <= 3x)"
 GOAL = 3.0
 
 
