@@ -137,6 +137,24 @@ def child_env(backend: str) -> dict[str, str]:
     return child_environment(os.environ, extra)
 
 
+class RunEvents:
+    """What a run's progress events say: the first event of each kind, each epoch's record, and every
+    event but errors handed on to ``on_event`` (errors are reported once, from the result)."""
+
+    def __init__(self, on_event: Callable[[dict[str, Any]], None] | None) -> None:
+        self.on_event = on_event
+        self.seen: dict[str, dict[str, Any]] = {}
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("event"))
+        self.seen.setdefault(kind, event)
+        if kind == "epoch":
+            self.records.append({k: v for k, v in event.items() if k != "event"})
+        if self.on_event and kind != "error":
+            self.on_event(event)
+
+
 def run_training(
     directory: Path,
     *,
@@ -171,22 +189,14 @@ def run_training(
     runs_existed = (Path(project.root) / "runs").is_dir()
     run_dir = new_run_dir(project)
     argv = train_argv(interpreter.path, run_dir.resolve(), epochs, synthetic, device, synthetic_size, resume)
-    records: list[dict[str, Any]] = []
-    seen: dict[str, dict[str, Any]] = {}
-
-    def handle(event: dict[str, Any]) -> None:
-        kind = str(event.get("event"))
-        seen.setdefault(kind, event)
-        if kind == "epoch":
-            records.append({k: v for k, v in event.items() if k != "event"})
-        if on_event and kind != "error":
-            on_event(event)
+    events = RunEvents(on_event)
+    seen, records = events.seen, events.records
 
     sampler = GpuSampler() if sample_gpu and device != "cpu" else None
     if sampler:
         sampler.start()
     try:
-        rc, interrupted = run_child(argv, Path(project.root), child_env(backend), run_dir / "train.log", handle)
+        rc, interrupted = run_child(argv, Path(project.root), child_env(backend), run_dir / "train.log", events)
     except OSError as exc:
         discard_run_dir(run_dir, runs_existed)
         raise GputkError(f"could not start {interpreter.path}: {exc}",

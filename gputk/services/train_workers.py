@@ -27,6 +27,7 @@ from gputk.models.scaffold import GpuSampleSummary, ProjectInfo, TrainResult
 from gputk.services.scaffold import MULTI_WORKER_BACKENDS
 from gputk.services.train import (
     Device,
+    RunEvents,
     add_gpu_summary,
     check_data,
     child_env,
@@ -165,19 +166,14 @@ def run_workers(
     run_dir = new_run_dir(project)
     argv = [*train_argv(python.path, run_dir.resolve(), epochs, synthetic, device, synthetic_size, resume),
             "--workers", str(workers)]
-    records: list[dict[str, Any]] = []
-    seen: dict[str, dict[str, Any]] = {}
+    events = RunEvents(on_event)
+    seen, records = events.seen, events.records
 
     def on_line(index: int, line: str) -> None:
         event = parse_event(line)
         if event is None or (index != 0 and event.get("event") != "error"):
             return  # the other workers' progress repeats worker 0's
-        kind = str(event.get("event"))
-        seen.setdefault(kind, event)
-        if kind == "epoch":
-            records.append({k: v for k, v in event.items() if k != "event"})
-        if on_event and kind != "error":
-            on_event(event)
+        events(event)
 
     sampler = GpuSampler() if sample_gpu and device != "cpu" else None
     if sampler:
