@@ -43,12 +43,18 @@ if a.preflight:
     emit(event="preflight", workers=a.workers, index=WORKER, sum=3, expected=3, ok=True)
     sys.exit(0)
 if MODE == "worker1-crash" and WORKER == 1:
+    for _ in range(300):  # fail mid-run: once worker 0 has started
+        if Path("worker0-started").exists():
+            break
+        time.sleep(0.1)
     print("RuntimeError: Gloo connectFullMesh failed", file=sys.stderr)
     sys.exit(3)
 if MODE == "worker1-crash":
     MODE = "hang"
 if MODE not in ("early", "offline"):
     emit(event="start", template="cnn", dataset="cifar10", backend="tensorflow", gpus=[], train_size=64)
+    if WORKER == 0:
+        Path("worker0-started").touch()
 print("log noise on stderr", file=sys.stderr)
 if MODE == "early":
     print("ImportError: cannot import name 'layers'", file=sys.stderr)
